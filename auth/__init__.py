@@ -1,0 +1,1 @@
+"""Identity: passwords, tokens, who is asking (Viewer), and permission directives."""

@@ -1,0 +1,31 @@
+"""SQLAlchemy models, one module per domain; `Base.metadata` is what Alembic migrates."""
+
+from db.models.base import Base
+from db.models.catalog import (
+    Category,
+    FxRate,
+    PriceTier,
+    Product,
+    ProductStatus,
+    ProductVariant,
+    StockLevel,
+    Warehouse,
+)
+from db.models.companies import Company, MemberRole, Membership, RefreshToken, User
+
+__all__ = [
+    "Base",
+    "Category",
+    "Company",
+    "FxRate",
+    "MemberRole",
+    "Membership",
+    "PriceTier",
+    "Product",
+    "ProductStatus",
+    "ProductVariant",
+    "RefreshToken",
+    "StockLevel",
+    "User",
+    "Warehouse",
+]

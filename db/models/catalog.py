@@ -1,0 +1,189 @@
+"""Categories, products, variants, volume price tiers, warehouses and stock, FX rates."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.models.base import COUNTRY_CHECK, CURRENCY_CHECK, Base, created_at_column, uuid_pk
+
+
+class ProductStatus(enum.StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = (CheckConstraint("id <> parent_id", name="not_own_parent"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    slug: Mapped[str] = mapped_column(String(120), nullable=False, unique=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+        CheckConstraint(f"price_currency {CURRENCY_CHECK}", name="currency_iso"),
+        CheckConstraint("price_min_minor > 0 AND price_max_minor >= price_min_minor", name="price"),
+        Index("ix_products_search_document", "search_document", postgresql_using="gin"),
+        # ix_products_name_trgm (pg_trgm) is created by the migration where the extension exists.
+        # Catalog listings: newest first, by name, and by price within a currency.
+        Index("ix_products_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_products_status_name_id", "status", "name", "id"),
+        Index("ix_products_status_price", "status", "price_currency", "price_min_minor", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    seller_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("companies.id", ondelete="RESTRICT"), index=True
+    )
+    category_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    slug: Mapped[str] = mapped_column(String(220), nullable=False, unique=True)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[ProductStatus] = mapped_column(
+        Enum(ProductStatus, name="product_status"), nullable=False, default=ProductStatus.DRAFT
+    )
+    # Lowest and highest tier unit price over all variants, kept up to date on every write,
+    # so listings can filter and sort by price without touching the tiers.
+    price_currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    price_min_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    price_max_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # Full-text document over name, SKUs and description (see db.catalog_search).
+    search_document: Mapped[str | None] = mapped_column(TSVECTOR)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class ProductVariant(Base):
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        UniqueConstraint("seller_id", "sku"),
+        CheckConstraint("minimum_order_quantity >= 1", name="moq_positive"),
+        CheckConstraint("order_increment >= 1", name="increment_positive"),
+        CheckConstraint(f"currency {CURRENCY_CHECK}", name="currency_iso"),
+        CheckConstraint("length(btrim(sku)) > 0", name="sku_not_blank"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    # Copied from the product so a SKU can be unique per seller in the database.
+    seller_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("companies.id", ondelete="RESTRICT"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    minimum_order_quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    order_increment: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class PriceTier(Base):
+    """A volume price break: from min_quantity units on, each costs unit_price_minor."""
+
+    __tablename__ = "price_tiers"
+    __table_args__ = (
+        CheckConstraint("min_quantity >= 1", name="min_quantity_positive"),
+        CheckConstraint("unit_price_minor > 0", name="price_positive"),
+        CheckConstraint(f"currency {CURRENCY_CHECK}", name="currency_iso"),
+    )
+
+    variant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("product_variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    min_quantity: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouses"
+    __table_args__ = (
+        CheckConstraint(f"country {COUNTRY_CHECK}", name="country_iso"),
+        # At most one default warehouse per company: setStock without a warehouse uses it.
+        Index(
+            "uq_warehouses_default_per_company",
+            "company_id",
+            unique=True,
+            postgresql_where="is_default",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    country: Mapped[str] = mapped_column(String(2), nullable=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class StockLevel(Base):
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+
+    variant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("product_variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    warehouse_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("warehouses.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+    on_hand: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class FxRate(Base):
+    """`rate` units of `quote` buy one unit of `base`, from `effective_at` on."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (
+        UniqueConstraint("base", "quote", "effective_at"),
+        CheckConstraint("rate > 0", name="rate_positive"),
+        CheckConstraint("base <> quote", name="distinct_currencies"),
+        CheckConstraint(f"base {CURRENCY_CHECK} AND quote {CURRENCY_CHECK}", name="currency_iso"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    base: Mapped[str] = mapped_column(String(3), nullable=False)
+    quote: Mapped[str] = mapped_column(String(3), nullable=False)
+    rate: Mapped[Decimal] = mapped_column(Numeric(24, 12), nullable=False)
+    effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

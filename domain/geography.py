@@ -1,0 +1,12 @@
+"""Countries (ISO 3166-1 alpha-2)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pycountry
+
+
+@cache
+def is_country(code: str) -> bool:
+    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None

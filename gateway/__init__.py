@@ -1,0 +1,1 @@
+"""Edge policies: error masking, request limits, the HTTP/WebSocket view."""

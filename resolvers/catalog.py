@@ -1,0 +1,635 @@
+"""Catalog: categories, products and variants; sellers' product and stock mutations."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dataloaders.batching import fetch_rows
+from dataloaders.catalog import CATEGORY_COLUMNS
+from db.models import (
+    Category,
+    PriceTier,
+    Product,
+    ProductStatus,
+    ProductVariant,
+    StockLevel,
+    Warehouse,
+)
+from domain.identity import CompanyRole
+from domain.money import FxTable, MissingRateError, Money, is_currency
+from domain.pricing import MAX_QUANTITY, check_price_tiers, check_quantity_rules
+from domain.problems import Problem, nest
+from domain.text import slugify
+from resolvers.context import Context
+from resolvers.errors import BadUserInputError
+from resolvers.global_ids import key_of
+from resolvers.pagination import PageRequest
+from resolvers.product_listing import (
+    ProductOrder,
+    ProductPage,
+    ProductQuery,
+    fetch_page,
+    listing_statement,
+)
+
+MAX_CATEGORIES = 1000
+MAX_VARIANTS_PER_PRODUCT = 100
+MAX_TIERS_PER_VARIANT = 20
+MAX_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 20_000
+SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+async def all_categories(ctx: Context) -> Sequence[Row[Any]]:
+    """The whole tree in one statement (bounded): the schema nests it from the roots."""
+    statement = (
+        select(*CATEGORY_COLUMNS).order_by(Category.position, Category.name).limit(MAX_CATEGORIES)
+    )
+    return await fetch_rows(ctx.engine, statement)
+
+
+def can_see_product(ctx: Context, row: Row[Any] | None) -> bool:
+    """Drafts are their seller's secret; active and archived products are public."""
+    if row is None:
+        return False
+    return row.status != ProductStatus.DRAFT or row.seller_id == ctx.viewer.company_id
+
+
+async def product_by_id(ctx: Context, product_id: uuid.UUID) -> Row[Any] | None:
+    row = await ctx.loaders.product_by_id.load(product_id)
+    return row if can_see_product(ctx, row) else None
+
+
+async def product_by_slug(ctx: Context, slug: str) -> Row[Any] | None:
+    row = await ctx.loaders.product_by_slug.load(slug)
+    return row if can_see_product(ctx, row) else None
+
+
+async def variant_by_id(ctx: Context, variant_id: uuid.UUID) -> Row[Any] | None:
+    row = await ctx.loaders.variant_by_id.load(variant_id)
+    if row is None or await product_by_id(ctx, row.product_id) is None:
+        return None
+    return row
+
+
+async def fx_table(ctx: Context) -> FxTable:
+    table: FxTable = await ctx.loaders.latest_fx_table.load(None)
+    return table
+
+
+async def list_products(
+    ctx: Context,
+    query: ProductQuery,
+    order: ProductOrder,
+    currency: str | None,
+    page: PageRequest,
+) -> ProductPage:
+    needs_rates = currency is not None and (
+        query.min_price is not None
+        or query.max_price is not None
+        or order in (ProductOrder.PRICE_ASC, ProductOrder.PRICE_DESC)
+    )
+    fx = await fx_table(ctx) if needs_rates else None
+    statement, sort_keys = listing_statement(ctx, query, order, currency, fx)
+    # A cursor is only valid for the sort (and price currency) it was made in.
+    sort_name = f"{order.value}:{currency}" if needs_rates else order.value
+    return await fetch_page(ctx, statement, sort_keys, sort_name, page)
+
+
+async def count_products(ctx: Context, page: ProductPage) -> int:
+    rows = await fetch_rows(ctx.engine, page.count_statement)
+    return int(rows[0][0])
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPrefetch:
+    """Which relations of a product list the query selects (read from the selection)."""
+
+    seller: bool = False
+    category: bool = False
+    variants: bool = False
+    tiers: bool = False
+    stock: bool = False
+    fx: bool = False
+
+
+@dataclass(slots=True)
+class ProductGraph:
+    """Rows of each selected level, loaded with one batched statement per level."""
+
+    sellers: dict[uuid.UUID, Row[Any]] = field(default_factory=dict)
+    categories: dict[uuid.UUID, Row[Any]] = field(default_factory=dict)
+    variants: dict[uuid.UUID, list[Row[Any]]] = field(default_factory=dict)
+    # None where the level was not selected (and so not loaded).
+    tiers: dict[uuid.UUID, list[Row[Any]]] | None = None
+    available: dict[uuid.UUID, int] | None = None
+    fx: FxTable | None = None
+
+
+async def prefetch_products(
+    ctx: Context, products: Sequence[Row[Any]], wants: ProductPrefetch
+) -> ProductGraph:
+    """Look ahead: load every selected level of a product list through the loaders at once."""
+    graph = ProductGraph()
+    loaders = ctx.loaders
+
+    async def sellers() -> None:
+        ids = list({p.seller_id for p in products})
+        graph.sellers = dict(zip(ids, await loaders.company_by_id.load_many(ids), strict=True))
+
+    async def categories() -> None:
+        ids = list({p.category_id for p in products})
+        graph.categories = dict(zip(ids, await loaders.category_by_id.load_many(ids), strict=True))
+
+    async def variants_and_below() -> None:
+        ids = [p.id for p in products]
+        variant_lists = await loaders.variants_by_product_id.load_many(ids)
+        graph.variants = dict(zip(ids, variant_lists, strict=True))
+        variant_ids = [v.id for variants in variant_lists for v in variants]
+        levels = []
+        if wants.tiers:
+            levels.append(tiers(variant_ids))
+        if wants.stock:
+            levels.append(stock(variant_ids))
+        await asyncio.gather(*levels)
+
+    async def tiers(variant_ids: list[uuid.UUID]) -> None:
+        tier_lists = await loaders.tiers_by_variant_id.load_many(variant_ids)
+        graph.tiers = dict(zip(variant_ids, tier_lists, strict=True))
+
+    async def stock(variant_ids: list[uuid.UUID]) -> None:
+        counts = await loaders.available_quantity_by_variant_id.load_many(variant_ids)
+        graph.available = dict(zip(variant_ids, counts, strict=True))
+
+    async def rates() -> None:
+        graph.fx = await fx_table(ctx)
+
+    jobs = []
+    if products:
+        if wants.seller:
+            jobs.append(sellers())
+        if wants.category:
+            jobs.append(categories())
+        if wants.variants:
+            jobs.append(variants_and_below())
+    if wants.fx:
+        jobs.append(rates())
+    await asyncio.gather(*jobs)
+    return graph
+
+
+def price_in(money: Money, currency: str | None, fx: FxTable | None) -> Money:
+    """`money` shown in `currency` (unchanged when no currency is asked for)."""
+    if currency is None or currency == money.currency:
+        return money
+    assert fx is not None, "callers load the FX table when a currency is requested"
+    try:
+        return fx.convert(money, currency)
+    except MissingRateError:
+        raise BadUserInputError(
+            f"prices cannot be shown in {currency}: there is no exchange rate from {money.currency}"
+        ) from None
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    min_quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSpec:
+    sku: str
+    name: str
+    currency: str
+    minimum_order_quantity: int | None
+    order_increment: int | None
+    price_tiers: list[TierSpec]
+    stock: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSpec:
+    name: str | None
+    description: str | None
+    category_id: str | None
+    status: ProductStatus | None
+    variants: list[VariantSpec] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a mutation did: the affected object's key, or the problems that stopped it."""
+
+    key: uuid.UUID | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _check_text(value: str | None, name: str, limit: int, required: bool) -> list[Problem]:
+    if value is None:
+        return [Problem((name,), "is required")] if required else []
+    if required and not value.strip():
+        return [Problem((name,), "must not be blank")]
+    if len(value) > limit:
+        return [Problem((name,), f"must be at most {limit} characters")]
+    return []
+
+
+def _check_variant(spec: VariantSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    if not SKU_PATTERN.match(spec.sku):
+        problems.append(
+            Problem(("sku",), "1-64 letters, digits and . _ / -, starting with a letter or digit")
+        )
+    problems += _check_text(spec.name, "name", MAX_NAME_LENGTH, required=True)
+    if not is_currency(spec.currency):
+        problems.append(Problem(("currency",), "is not a supported currency", "INVALID"))
+        return problems
+    moq = spec.minimum_order_quantity or 1
+    increment = spec.order_increment or 1
+    problems += check_quantity_rules(moq, increment)
+    if len(spec.price_tiers) > MAX_TIERS_PER_VARIANT:
+        problems.append(Problem(("priceTiers",), f"at most {MAX_TIERS_PER_VARIANT} tiers"))
+    else:
+        pairs = [(t.min_quantity, t.unit_price) for t in spec.price_tiers]
+        problems += check_price_tiers(pairs, spec.currency, moq)
+    if spec.stock is not None and not 0 <= spec.stock <= MAX_QUANTITY:
+        problems.append(Problem(("stock",), f"must be between 0 and {MAX_QUANTITY}"))
+    return problems
+
+
+def _check_variants(
+    variants: list[VariantSpec], product_currency: str | None, required: bool
+) -> list[Problem]:
+    if not variants:
+        return [Problem(("variants",), "at least one variant is required")] if required else []
+    if len(variants) > MAX_VARIANTS_PER_PRODUCT:
+        return [Problem(("variants",), f"at most {MAX_VARIANTS_PER_PRODUCT} variants a call")]
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    currency = product_currency or variants[0].currency
+    for index, variant in enumerate(variants):
+        at = ("variants", str(index))
+        problems += nest(_check_variant(variant), *at)
+        if variant.sku.lower() in seen:
+            problems.append(Problem((*at, "sku"), "appears twice in this input", "DUPLICATE"))
+        seen.add(variant.sku.lower())
+        if variant.currency != currency and is_currency(variant.currency):
+            problems.append(
+                Problem(
+                    (*at, "currency"),
+                    f"all variants of a product are priced in one currency ({currency})",
+                )
+            )
+    return problems
+
+
+async def _category_key(ctx: Context, global_id: str | None) -> uuid.UUID | None:
+    key = key_of(global_id, "Category") if global_id else None
+    if key is None or await ctx.loaders.category_by_id.load(key) is None:
+        return None
+    return key
+
+
+async def _taken_skus(
+    session: AsyncSession, seller_id: uuid.UUID, skus: list[str], product_id: uuid.UUID | None
+) -> set[str]:
+    statement = select(ProductVariant.sku).where(
+        ProductVariant.seller_id == seller_id, ProductVariant.sku.in_(skus)
+    )
+    if product_id is not None:
+        statement = statement.where(ProductVariant.product_id != product_id)
+    return set((await session.scalars(statement)).all())
+
+
+async def _default_warehouse(session: AsyncSession, company_id: uuid.UUID, country: str) -> Any:
+    warehouse_id = await session.scalar(
+        select(Warehouse.id).where(Warehouse.company_id == company_id, Warehouse.is_default)
+    )
+    if warehouse_id is None:
+        warehouse_id = uuid.uuid4()
+        await session.execute(
+            pg_insert(Warehouse)
+            .values(
+                id=warehouse_id,
+                company_id=company_id,
+                name="Main warehouse",
+                country=country,
+                is_default=True,
+            )
+            .on_conflict_do_nothing()
+        )
+        warehouse_id = await session.scalar(
+            select(Warehouse.id).where(Warehouse.company_id == company_id, Warehouse.is_default)
+        )
+    return warehouse_id
+
+
+async def _unique_slug(session: AsyncSession, name: str) -> str:
+    base = slugify(name, max_length=200)
+    taken = await session.scalar(select(func.count()).where(Product.slug == base))
+    return base if not taken else f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+async def refresh_product_derived(session: AsyncSession, product_id: uuid.UUID) -> None:
+    """Recompute the denormalised price range and the full-text document of a product."""
+    variant_ids = select(ProductVariant.id).where(ProductVariant.product_id == product_id)
+    of_product = PriceTier.variant_id.in_(variant_ids)
+    skus = select(func.string_agg(ProductVariant.sku, " ")).where(
+        ProductVariant.product_id == product_id
+    )
+    document = (
+        func.setweight(func.to_tsvector("english", Product.name), "A")
+        .op("||")(
+            func.setweight(
+                func.to_tsvector("simple", func.coalesce(skus.scalar_subquery(), "")), "A"
+            )
+        )
+        .op("||")(func.setweight(func.to_tsvector("english", Product.description), "B"))
+    )
+    await session.execute(
+        update(Product)
+        .where(Product.id == product_id)
+        .values(
+            price_min_minor=select(func.min(PriceTier.unit_price_minor))
+            .where(of_product)
+            .scalar_subquery(),
+            price_max_minor=select(func.max(PriceTier.unit_price_minor))
+            .where(of_product)
+            .scalar_subquery(),
+            search_document=document,
+            updated_at=func.now(),
+        )
+    )
+
+
+async def _write_variants(
+    session: AsyncSession,
+    seller_id: uuid.UUID,
+    product_id: uuid.UUID,
+    warehouse_id: uuid.UUID,
+    variants: list[VariantSpec],
+) -> None:
+    """Insert new SKUs, update existing ones (their tiers are replaced)."""
+    existing = {
+        sku: variant_id
+        for sku, variant_id in (
+            await session.execute(
+                select(ProductVariant.sku, ProductVariant.id).where(
+                    ProductVariant.product_id == product_id
+                )
+            )
+        ).all()
+    }
+    position_base = len(existing)
+    for index, spec in enumerate(variants):
+        values = {
+            "name": spec.name.strip(),
+            "currency": spec.currency,
+            "minimum_order_quantity": spec.minimum_order_quantity or 1,
+            "order_increment": spec.order_increment or 1,
+        }
+        variant_id = existing.get(spec.sku)
+        if variant_id is None:
+            variant_id = uuid.uuid4()
+            await session.execute(
+                insert(ProductVariant).values(
+                    id=variant_id,
+                    product_id=product_id,
+                    seller_id=seller_id,
+                    sku=spec.sku,
+                    position=position_base + index,
+                    **values,
+                )
+            )
+        else:
+            await session.execute(
+                update(ProductVariant).where(ProductVariant.id == variant_id).values(**values)
+            )
+            await session.execute(
+                PriceTier.__table__.delete().where(PriceTier.variant_id == variant_id)
+            )
+        await session.execute(
+            insert(PriceTier),
+            [
+                {
+                    "variant_id": variant_id,
+                    "min_quantity": tier.min_quantity,
+                    "unit_price_minor": Money.from_decimal(tier.unit_price, spec.currency).minor,
+                    "currency": spec.currency,
+                }
+                for tier in spec.price_tiers
+            ],
+        )
+        if spec.stock is not None:
+            await _upsert_stock(session, variant_id, warehouse_id, spec.stock)
+
+
+async def _upsert_stock(
+    session: AsyncSession, variant_id: uuid.UUID, warehouse_id: uuid.UUID, on_hand: int
+) -> None:
+    statement = pg_insert(StockLevel).values(
+        variant_id=variant_id, warehouse_id=warehouse_id, on_hand=on_hand, reserved=0
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[StockLevel.variant_id, StockLevel.warehouse_id],
+            set_={"on_hand": statement.excluded.on_hand},
+        )
+    )
+
+
+def _is_sku_conflict(error: IntegrityError) -> bool:
+    return "uq_product_variants_seller_id_sku" in str(error.orig)
+
+
+async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
+    seller_id = ctx.viewer.company_id
+    assert seller_id is not None and ctx.viewer.has_role(CompanyRole.SELLER)
+    problems = _check_text(spec.name, "name", MAX_NAME_LENGTH, required=True)
+    problems += _check_text(spec.description, "description", MAX_DESCRIPTION_LENGTH, False)
+    problems += _check_variants(spec.variants or [], None, required=True)
+    category_id = await _category_key(ctx, spec.category_id)
+    if category_id is None:
+        problems.append(Problem(("categoryId",), "no such category", "NOT_FOUND"))
+    if problems:
+        return Outcome(problems=nest(problems, "input"))
+    assert spec.name is not None and spec.variants and category_id is not None
+    company = await ctx.loaders.company_by_id.load(seller_id)
+    product_id = uuid.uuid4()
+    currency = spec.variants[0].currency
+    async with ctx.services.sessions() as session:
+        taken = await _taken_skus(session, seller_id, [v.sku for v in spec.variants], None)
+        if taken:
+            return Outcome(problems=_sku_taken_problems(spec.variants, taken))
+        try:
+            async with session.begin():
+                await session.execute(
+                    insert(Product).values(
+                        id=product_id,
+                        seller_id=seller_id,
+                        category_id=category_id,
+                        name=spec.name.strip(),
+                        slug=await _unique_slug(session, spec.name),
+                        description=spec.description or "",
+                        status=spec.status or ProductStatus.DRAFT,
+                        price_currency=currency,
+                        # Placeholders until refresh_product_derived reads the tiers.
+                        price_min_minor=1,
+                        price_max_minor=1,
+                    )
+                )
+                warehouse_id = await _default_warehouse(session, seller_id, company.country)
+                await _write_variants(session, seller_id, product_id, warehouse_id, spec.variants)
+                await refresh_product_derived(session, product_id)
+        except IntegrityError as error:
+            if _is_sku_conflict(error):  # a concurrent request took the SKU first
+                return Outcome(
+                    problems=[
+                        Problem(("input", "variants"), "a SKU is already in use", "DUPLICATE")
+                    ]
+                )
+            raise
+    return Outcome(key=product_id)
+
+
+def _sku_taken_problems(variants: list[VariantSpec], taken: set[str]) -> list[Problem]:
+    return [
+        Problem(
+            ("input", "variants", str(index), "sku"),
+            f"SKU {variant.sku} is already used by another of your products",
+            "DUPLICATE",
+        )
+        for index, variant in enumerate(variants)
+        if variant.sku in taken
+    ]
+
+
+async def _own_product(ctx: Context, global_id: str) -> Row[Any] | None:
+    """The viewer's company's product, or None: another seller's product reads as not found."""
+    key = key_of(global_id, "Product")
+    row = await ctx.loaders.product_by_id.load(key) if key else None
+    if row is None or row.seller_id != ctx.viewer.company_id:
+        return None
+    return row
+
+
+async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Outcome:
+    seller_id = ctx.viewer.company_id
+    assert seller_id is not None
+    row = await _own_product(ctx, global_id)
+    if row is None:
+        return Outcome(problems=[Problem(("id",), "no such product of yours", "NOT_FOUND")])
+    problems = []
+    if spec.name is not None:
+        problems += _check_text(spec.name, "name", MAX_NAME_LENGTH, required=True)
+    problems += _check_text(spec.description, "description", MAX_DESCRIPTION_LENGTH, False)
+    problems += _check_variants(spec.variants or [], row.price_currency, required=False)
+    category_id = None
+    if spec.category_id is not None:
+        category_id = await _category_key(ctx, spec.category_id)
+        if category_id is None:
+            problems.append(Problem(("categoryId",), "no such category", "NOT_FOUND"))
+    if problems:
+        return Outcome(problems=nest(problems, "input"))
+    changes: dict[str, Any] = {}
+    if spec.name is not None:
+        changes["name"] = spec.name.strip()
+    if spec.description is not None:
+        changes["description"] = spec.description
+    if category_id is not None:
+        changes["category_id"] = category_id
+    if spec.status is not None:
+        changes["status"] = spec.status
+    async with ctx.services.sessions() as session:
+        if spec.variants:
+            taken = await _taken_skus(session, seller_id, [v.sku for v in spec.variants], row.id)
+            if taken:
+                return Outcome(problems=_sku_taken_problems(spec.variants, taken))
+        try:
+            async with session.begin():
+                if changes:
+                    await session.execute(
+                        update(Product).where(Product.id == row.id).values(**changes)
+                    )
+                if spec.variants:
+                    company = await ctx.loaders.company_by_id.load(seller_id)
+                    warehouse_id = await _default_warehouse(session, seller_id, company.country)
+                    await _write_variants(session, seller_id, row.id, warehouse_id, spec.variants)
+                await refresh_product_derived(session, row.id)
+        except IntegrityError as error:
+            if _is_sku_conflict(error):
+                return Outcome(
+                    problems=[
+                        Problem(("input", "variants"), "a SKU is already in use", "DUPLICATE")
+                    ]
+                )
+            raise
+    return Outcome(key=row.id)
+
+
+async def set_stock(
+    ctx: Context, variant_global_id: str, quantity: int, warehouse_global_id: str | None
+) -> Outcome:
+    seller_id = ctx.viewer.company_id
+    assert seller_id is not None
+    variant_key = key_of(variant_global_id, "ProductVariant")
+    variant = await ctx.loaders.variant_by_id.load(variant_key) if variant_key else None
+    product = await ctx.loaders.product_by_id.load(variant.product_id) if variant else None
+    if variant is None or product is None or product.seller_id != seller_id:
+        return Outcome(problems=[Problem(("variantId",), "no such variant of yours", "NOT_FOUND")])
+    if not 0 <= quantity <= MAX_QUANTITY:
+        return Outcome(problems=[Problem(("quantity",), f"must be between 0 and {MAX_QUANTITY}")])
+    async with ctx.services.sessions() as session, session.begin():
+        if warehouse_global_id is not None:
+            warehouse_id = key_of(warehouse_global_id, "Warehouse")
+            owner = (
+                await session.scalar(
+                    select(Warehouse.company_id).where(Warehouse.id == warehouse_id)
+                )
+                if warehouse_id
+                else None
+            )
+            if owner != seller_id:
+                return Outcome(
+                    problems=[Problem(("warehouseId",), "no such warehouse of yours", "NOT_FOUND")]
+                )
+        else:
+            company = await ctx.loaders.company_by_id.load(seller_id)
+            warehouse_id = await _default_warehouse(session, seller_id, company.country)
+        # Lock the row: a checkout may be reserving from it right now.
+        reserved = await session.scalar(
+            select(StockLevel.reserved)
+            .where(StockLevel.variant_id == variant.id, StockLevel.warehouse_id == warehouse_id)
+            .with_for_update()
+        )
+        if reserved is not None and quantity < reserved:
+            return Outcome(
+                problems=[
+                    Problem(
+                        ("quantity",),
+                        f"{reserved} units are reserved by open orders; set at least that many",
+                        "CONFLICT",
+                    )
+                ]
+            )
+        await _upsert_stock(session, variant.id, warehouse_id, quantity)
+    return Outcome(key=variant.id)

@@ -1,0 +1,242 @@
+"""Sign-up, sign-in, token refresh and sign-out."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.passwords import hash_password, password_problem, verify_password
+from auth.refresh_tokens import (
+    RefreshTokenRejectedError,
+    issue_refresh_token,
+    revoke_refresh_token,
+    rotate_refresh_token,
+)
+from auth.tokens import issue_access_token
+from auth.viewer import Viewer
+from db.models import Company, Membership, User, Warehouse
+from domain.geography import is_country
+from domain.identity import MemberRole, company_roles
+from domain.money import is_currency
+from domain.problems import Problem
+from resolvers.context import Context
+
+# Deliberately loose: the real check is that mail arrives. One @, no spaces, a dot after it.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    name: str
+    company_name: str
+    country: str
+    default_currency: str
+    is_seller: bool
+    is_buyer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Tokens handed to a client that signed in, or the problems that stopped it."""
+
+    user_id: uuid.UUID | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_registration(data: Registration) -> list[Problem]:
+    problems = []
+    email = normalize_email(data.email)
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
+        problems.append(Problem(("input", "email"), "is not a valid email address"))
+    if (why := password_problem(data.password, email)) is not None:
+        problems.append(Problem(("input", "password"), why))
+    for name, value in (("name", data.name), ("companyName", data.company_name)):
+        if not value.strip():
+            problems.append(Problem(("input", name), "must not be blank"))
+        elif len(value) > MAX_NAME_LENGTH:
+            problems.append(
+                Problem(("input", name), f"must be at most {MAX_NAME_LENGTH} characters")
+            )
+    if not is_country(data.country):
+        problems.append(Problem(("input", "country"), "is not an ISO 3166-1 country code"))
+    if not is_currency(data.default_currency):
+        problems.append(Problem(("input", "defaultCurrency"), "is not a supported currency"))
+    if not (data.is_seller or data.is_buyer):
+        problems.append(
+            Problem(("input", "isBuyer"), "a company buys, sells, or both: set one of them")
+        )
+    return problems
+
+
+async def viewer_for_user(session: AsyncSession, user_id: uuid.UUID) -> Viewer | None:
+    """The viewer a token for this user speaks for; None for an inactive or unknown user."""
+    row = (
+        await session.execute(
+            select(
+                Membership.company_id,
+                Membership.role,
+                Company.is_seller,
+                Company.is_buyer,
+                Company.is_platform,
+            )
+            .select_from(User)
+            .outerjoin(Membership, Membership.user_id == User.id)
+            .outerjoin(Company, Company.id == Membership.company_id)
+            .where(User.id == user_id, User.is_active)
+        )
+    ).first()
+    if row is None:
+        return None
+    company_id, role, is_seller, is_buyer, is_platform = row
+    if company_id is None:
+        return Viewer(user_id=user_id)
+    return Viewer(
+        user_id=user_id,
+        company_id=company_id,
+        member_role=role,
+        roles=company_roles(
+            is_seller=bool(is_seller), is_buyer=bool(is_buyer), is_platform=bool(is_platform)
+        ),
+    )
+
+
+async def _start_session(ctx: Context, session: AsyncSession, user_id: uuid.UUID) -> Session:
+    viewer = await viewer_for_user(session, user_id)
+    assert viewer is not None
+    refresh = await issue_refresh_token(session, user_id, ctx.settings.refresh_token_ttl_seconds)
+    return Session(
+        user_id=user_id,
+        access_token=issue_access_token(ctx.services.tokens, viewer),
+        refresh_token=refresh,
+    )
+
+
+async def register(ctx: Context, data: Registration) -> Session:
+    problems = _check_registration(data)
+    if problems:
+        return Session(problems=problems)
+    email = normalize_email(data.email)
+    password_hash = await hash_password(data.password)
+    user_id, company_id = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with ctx.services.sessions() as session, session.begin():
+            await session.execute(
+                insert(Company).values(
+                    id=company_id,
+                    name=data.company_name.strip(),
+                    country=data.country,
+                    default_currency=data.default_currency,
+                    is_seller=data.is_seller,
+                    is_buyer=data.is_buyer,
+                    is_platform=False,
+                )
+            )
+            await session.execute(
+                insert(User).values(
+                    id=user_id, email=email, name=data.name.strip(), password_hash=password_hash
+                )
+            )
+            await session.execute(
+                insert(Membership).values(
+                    user_id=user_id, company_id=company_id, role=MemberRole.OWNER
+                )
+            )
+            if data.is_seller:
+                await session.execute(
+                    insert(Warehouse).values(
+                        company_id=company_id,
+                        name="Main warehouse",
+                        country=data.country,
+                        is_default=True,
+                    )
+                )
+            return await _start_session(ctx, session, user_id)
+    except IntegrityError as error:
+        if "uq_users_email" in str(error.orig):
+            return Session(
+                problems=[
+                    Problem(("input", "email"), "an account with this email exists", "EMAIL_TAKEN")
+                ]
+            )
+        raise
+
+
+async def login(ctx: Context, email: str, password: str) -> Session:
+    email = normalize_email(email)
+    throttle = ctx.services.login_throttle
+    wait = await throttle.retry_after(email)
+    if wait is not None:
+        return Session(
+            problems=[
+                Problem(
+                    ("email",),
+                    f"too many failed sign-ins for this email; try again in {wait} s",
+                    "THROTTLED",
+                )
+            ]
+        )
+    async with ctx.services.sessions() as session, session.begin():
+        row = (
+            await session.execute(
+                select(User.id, User.password_hash).where(User.email == email, User.is_active)
+            )
+        ).first()
+        if not await verify_password(row.password_hash if row else None, password) or row is None:
+            await throttle.record_failure(email)
+            return Session(
+                problems=[Problem(("password",), "wrong email or password", "INVALID_CREDENTIALS")]
+            )
+        await throttle.reset(email)
+        return await _start_session(ctx, session, row.id)
+
+
+async def refresh(ctx: Context, refresh_token: str) -> Session:
+    rejected = Session(
+        problems=[
+            Problem(
+                ("refreshToken",),
+                "the refresh token is invalid, expired or already used; sign in again",
+                "INVALID_CREDENTIALS",
+            )
+        ]
+    )
+    async with ctx.services.sessions() as session:
+        async with session.begin():
+            try:
+                rotation = await rotate_refresh_token(
+                    session, refresh_token, ctx.settings.refresh_token_ttl_seconds
+                )
+            except RefreshTokenRejectedError:
+                rotation = None  # the family revocation, if any, commits with this block
+        if rotation is None:
+            return rejected
+        viewer = await viewer_for_user(session, rotation.user_id)
+        if viewer is None:
+            return rejected
+        return Session(
+            user_id=rotation.user_id,
+            access_token=issue_access_token(ctx.services.tokens, viewer),
+            refresh_token=rotation.refresh_token,
+        )
+
+
+async def logout(ctx: Context, refresh_token: str) -> list[Problem]:
+    async with ctx.services.sessions() as session, session.begin():
+        if not await revoke_refresh_token(session, refresh_token):
+            return [Problem(("refreshToken",), "unknown refresh token", "NOT_FOUND")]
+    return []

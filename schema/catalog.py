@@ -1,0 +1,457 @@
+"""Catalog types: categories, products, variants, volume price tiers; seller inputs.
+
+Relations (seller, category, variants, tiers, stock) are attached by the list's look-ahead when
+it loaded them, and fall back to the per-request loaders on every other path (node, product,
+mutation payloads). Either way no relation costs a statement per object.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from sqlalchemy.engine import Row
+from strawberry.types import Info
+
+from db.models import ProductStatus as ProductStatusValue
+from domain.money import FxTable
+from domain.money import Money as MoneyValue
+from domain.pricing import Tier, unit_price_for
+from resolvers import catalog as catalog_resolvers
+from resolvers.catalog import ProductGraph, price_in
+from resolvers.context import Context
+from resolvers.errors import BadUserInputError
+from resolvers.global_ids import to_global_id
+from schema.common import CurrencyCode, Money, Node, UserError
+from schema.companies import Company
+
+ProductStatus = strawberry.enum(
+    ProductStatusValue,
+    name="ProductStatus",
+    description="DRAFT is seen only by its seller; ACTIVE is listed; ARCHIVED is no longer sold.",
+)
+
+
+@strawberry.enum(description="How `products` is ordered.")
+class ProductSort(enum.Enum):
+    RELEVANCE = "RELEVANCE"
+    NEWEST = "NEWEST"
+    PRICE_ASC = "PRICE_ASC"
+    PRICE_DESC = "PRICE_DESC"
+    NAME = "NAME"
+
+
+@strawberry.type(description="A node of the category tree.")
+class Category(Node):
+    name: str
+    slug: str
+    row: strawberry.Private[Row[Any]]
+    attached_children: strawberry.Private[list[Category] | None] = None
+    attached_parent: strawberry.Private[Category | None] = None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Category:
+        return cls(
+            id=strawberry.ID(to_global_id("Category", row.id)),
+            name=row.name,
+            slug=row.slug,
+            row=row,
+        )
+
+    @strawberry.field(description="The parent category; null for a root.")
+    async def parent(self, info: Info[Context, None]) -> Category | None:
+        if self.attached_parent is not None or self.row.parent_id is None:
+            return self.attached_parent
+        row = await info.context.loaders.category_by_id.load(self.row.parent_id)
+        return Category.from_row(row) if row else None
+
+    @strawberry.field(description="Sub-categories, in display order.")
+    async def children(self, info: Info[Context, None]) -> list[Category]:
+        if self.attached_children is not None:
+            return self.attached_children
+        rows = await info.context.loaders.categories_by_parent_id.load(self.row.id)
+        return [Category.from_row(row) for row in rows]
+
+
+def category_tree(rows: list[Row[Any]]) -> list[Category]:
+    """The roots, with every level attached (the rows are the whole tree)."""
+    nodes = {row.id: Category.from_row(row) for row in rows}
+    roots = []
+    for node in nodes.values():
+        node.attached_children = []
+    for row in rows:
+        node = nodes[row.id]
+        parent = nodes.get(row.parent_id) if row.parent_id else None
+        if parent is None:
+            roots.append(node)
+        else:
+            node.attached_parent = parent
+            assert parent.attached_children is not None
+            parent.attached_children.append(node)
+    return roots
+
+
+@strawberry.type(description="A volume price break: from `minQuantity` units on, each costs this.")
+class PriceTier:
+    min_quantity: int
+    unit_price: Money
+
+
+@strawberry.type(description="The lowest and highest unit price of a product.")
+class PriceRange:
+    min: Money
+    max: Money
+
+
+def _tiers(rows: list[Row[Any]]) -> list[Tier]:
+    return [Tier(row.min_quantity, MoneyValue(row.unit_price_minor, row.currency)) for row in rows]
+
+
+@strawberry.type(description="A buyable version of a product (size, pack, colour) with its SKU.")
+class ProductVariant(Node):
+    sku: str
+    name: str
+    minimum_order_quantity: int = strawberry.field(
+        description="The smallest quantity that can be ordered."
+    )
+    order_increment: int = strawberry.field(
+        description="Quantities above the minimum go up in steps of this size."
+    )
+    currency: CurrencyCode = strawberry.field(
+        description="The currency the seller prices this variant in."
+    )
+    row: strawberry.Private[Row[Any]]
+    attached_product: strawberry.Private[Product | None] = None
+    attached_tiers: strawberry.Private[list[Tier] | None] = None
+    attached_available: strawberry.Private[int | None] = None
+    fx: strawberry.Private[FxTable | None] = None
+    display_currency: strawberry.Private[str | None] = None
+
+    @classmethod
+    def from_row(cls, row: Row[Any], **attached: Any) -> ProductVariant:
+        return cls(
+            id=strawberry.ID(to_global_id("ProductVariant", row.id)),
+            sku=row.sku,
+            name=row.name,
+            minimum_order_quantity=row.minimum_order_quantity,
+            order_increment=row.order_increment,
+            currency=row.currency,
+            row=row,
+            **attached,
+        )
+
+    @strawberry.field(description="The product this variant belongs to.")
+    async def product(self, info: Info[Context, None]) -> Product:
+        if self.attached_product is not None:
+            return self.attached_product
+        row = await info.context.loaders.product_by_id.load(self.row.product_id)
+        return Product.from_row(row)
+
+    async def _load_pricing(self, info: Info[Context, None], currency: str | None) -> None:
+        if self.attached_tiers is None:
+            rows = await info.context.loaders.tiers_by_variant_id.load(self.row.id)
+            self.attached_tiers = _tiers(rows)
+        if currency is not None and currency != self.currency and self.fx is None:
+            self.fx = await catalog_resolvers.fx_table(info.context)
+
+    def _ready(self, currency: str | None) -> bool:
+        return self.attached_tiers is not None and (
+            currency is None or currency == self.currency or self.fx is not None
+        )
+
+    def _tier_list(self, currency: str | None) -> list[PriceTier]:
+        assert self.attached_tiers is not None
+        return [
+            PriceTier(
+                min_quantity=tier.min_quantity,
+                unit_price=Money.of(price_in(tier.unit_price, currency, self.fx)),
+            )
+            for tier in self.attached_tiers
+        ]
+
+    @strawberry.field(
+        description="Volume price breaks, ascending by minQuantity; the first has minQuantity = "
+        "minimumOrderQuantity. Converted into `currency` when given.",
+        graphql_type=list[PriceTier],
+    )
+    def price_tiers(
+        self,
+        info: Info[Context, None],
+        currency: CurrencyCode | None = None,
+    ) -> list[PriceTier] | Awaitable[list[PriceTier]]:
+        currency = currency or self.display_currency
+        if self._ready(currency):  # prefetched: answer without a round trip to the loop
+            return self._tier_list(currency)
+
+        async def load() -> list[PriceTier]:
+            await self._load_pricing(info, currency)
+            return self._tier_list(currency)
+
+        return load()
+
+    @strawberry.field(
+        description="The unit price this viewer pays for this quantity: contract price list "
+        "first, then tiers. Below the minimum order quantity the first tier is quoted.",
+        graphql_type=Money,
+    )
+    def unit_price(
+        self,
+        info: Info[Context, None],
+        quantity: int,
+        currency: CurrencyCode | None = None,
+    ) -> Money | Awaitable[Money]:
+        if quantity < 1:
+            raise BadUserInputError("`quantity` must be at least 1", argument="quantity")
+        currency = currency or self.display_currency
+
+        def answer() -> Money:
+            assert self.attached_tiers is not None
+            return Money.of(
+                price_in(unit_price_for(self.attached_tiers, quantity), currency, self.fx)
+            )
+
+        if self._ready(currency):
+            return answer()
+
+        async def load() -> Money:
+            await self._load_pricing(info, currency)
+            return answer()
+
+        return load()
+
+    @strawberry.field(
+        description="Units that can be ordered now: on hand minus reserved, all warehouses.",
+        graphql_type=int,
+    )
+    def available_quantity(self, info: Info[Context, None]) -> int | Awaitable[int]:
+        if self.attached_available is not None:
+            return self.attached_available
+        result: Awaitable[int] = info.context.loaders.available_quantity_by_variant_id.load(
+            self.row.id
+        )
+        return result
+
+
+@strawberry.type(description="Something a seller lists, sold through one or more variants.")
+class Product(Node):
+    name: str
+    slug: str
+    description: str
+    status: ProductStatus  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[Row[Any]]
+    attached_seller: strawberry.Private[Company | None] = None
+    attached_category: strawberry.Private[Category | None] = None
+    attached_variants: strawberry.Private[list[ProductVariant] | None] = None
+    fx: strawberry.Private[FxTable | None] = None
+    display_currency: strawberry.Private[str | None] = None
+
+    @classmethod
+    def from_row(cls, row: Row[Any], **attached: Any) -> Product:
+        return cls(
+            id=strawberry.ID(to_global_id("Product", row.id)),
+            name=row.name,
+            slug=row.slug,
+            description=row.description,
+            status=row.status,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+            **attached,
+        )
+
+    @strawberry.field(description="The company selling this product.", graphql_type=Company)
+    def seller(self, info: Info[Context, None]) -> Company | Awaitable[Company]:
+        if self.attached_seller is not None:
+            return self.attached_seller
+
+        async def load() -> Company:
+            return Company.from_row(
+                await info.context.loaders.company_by_id.load(self.row.seller_id)
+            )
+
+        return load()
+
+    @strawberry.field(description="The category the product is listed in.", graphql_type=Category)
+    def category(self, info: Info[Context, None]) -> Category | Awaitable[Category]:
+        if self.attached_category is not None:
+            return self.attached_category
+
+        async def load() -> Category:
+            return Category.from_row(
+                await info.context.loaders.category_by_id.load(self.row.category_id)
+            )
+
+        return load()
+
+    @strawberry.field(
+        description="The variants, in the seller's order.", graphql_type=list[ProductVariant]
+    )
+    def variants(
+        self, info: Info[Context, None]
+    ) -> list[ProductVariant] | Awaitable[list[ProductVariant]]:
+        if self.attached_variants is not None:
+            return self.attached_variants
+
+        async def load() -> list[ProductVariant]:
+            rows = await info.context.loaders.variants_by_product_id.load(self.row.id)
+            return [
+                ProductVariant.from_row(
+                    row, attached_product=self, display_currency=self.display_currency
+                )
+                for row in rows
+            ]
+
+        return load()
+
+    @strawberry.field(
+        description="Lowest and highest unit price over all variants and tiers, in `currency` "
+        "when given (else the seller's).",
+        graphql_type=PriceRange,
+    )
+    def price_range(
+        self,
+        info: Info[Context, None],
+        currency: CurrencyCode | None = None,
+    ) -> PriceRange | Awaitable[PriceRange]:
+        currency = currency or self.display_currency
+        low = MoneyValue(self.row.price_min_minor, self.row.price_currency)
+        high = MoneyValue(self.row.price_max_minor, self.row.price_currency)
+
+        def answer(fx: FxTable | None) -> PriceRange:
+            return PriceRange(
+                min=Money.of(price_in(low, currency, fx)),
+                max=Money.of(price_in(high, currency, fx)),
+            )
+
+        if currency is None or currency == low.currency or self.fx is not None:
+            return answer(self.fx)
+
+        async def load() -> PriceRange:
+            return answer(await catalog_resolvers.fx_table(info.context))
+
+        return load()
+
+
+def products_from_graph(
+    rows: list[Row[Any]], graph: ProductGraph, display_currency: str | None
+) -> list[Product]:
+    """Products with every prefetched level attached; one object per seller and category."""
+    sellers = {key: Company.from_row(row) for key, row in graph.sellers.items() if row}
+    categories = {key: Category.from_row(row) for key, row in graph.categories.items() if row}
+    products = []
+    for row in rows:
+        product = Product.from_row(
+            row,
+            attached_seller=sellers.get(row.seller_id),
+            attached_category=categories.get(row.category_id),
+            fx=graph.fx,
+            display_currency=display_currency,
+        )
+        variant_rows = graph.variants.get(row.id)
+        if variant_rows is not None:
+            product.attached_variants = [
+                ProductVariant.from_row(
+                    variant,
+                    attached_product=product,
+                    attached_tiers=None if graph.tiers is None else _tiers(graph.tiers[variant.id]),
+                    attached_available=None
+                    if graph.available is None
+                    else graph.available[variant.id],
+                    fx=graph.fx,
+                    display_currency=display_currency,
+                )
+                for variant in variant_rows
+            ]
+        products.append(product)
+    return products
+
+
+@strawberry.input(description="Narrows `products`. All conditions must hold.")
+class ProductFilter:
+    query: str | None = strawberry.field(
+        default=None,
+        description="Full-text search over name, description and SKU (at most 200 characters); "
+        "tolerates typos in names where the server supports it.",
+    )
+    category_id: strawberry.ID | None = strawberry.field(
+        default=None, description="This category and all its descendants."
+    )
+    seller_id: strawberry.ID | None = None
+    min_price: Decimal | None = strawberry.field(
+        default=None, description="Lowest unit price at least this, in the requested currency."
+    )
+    max_price: Decimal | None = strawberry.field(
+        default=None, description="Lowest unit price at most this, in the requested currency."
+    )
+    in_stock: bool | None = strawberry.field(
+        default=None, description="true: some variant has units available; false: none has."
+    )
+    status: ProductStatus | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="Default ACTIVE. DRAFT or ARCHIVED list only the viewer's own products.",
+    )
+
+
+@strawberry.input(description="A volume price break of a variant.")
+class PriceTierInput:
+    min_quantity: int
+    unit_price: Decimal = strawberry.field(
+        description="Per unit, in the variant's currency, with at most its decimals."
+    )
+
+
+@strawberry.input(description="A variant of a product, identified by its SKU within the seller.")
+class VariantInput:
+    sku: str
+    name: str
+    currency: CurrencyCode
+    minimum_order_quantity: int | None = strawberry.field(default=None, description="Default 1.")
+    order_increment: int | None = strawberry.field(default=None, description="Default 1.")
+    price_tiers: list[PriceTierInput] = strawberry.field(
+        description="At least one, at most 20; the first starts at the minimum order quantity."
+    )
+    stock: int | None = strawberry.field(
+        default=None, description="Units on hand in the seller's default warehouse."
+    )
+
+
+@strawberry.input(description="A new product. At most 100 variants.")
+class CreateProductInput:
+    name: str
+    description: str
+    category_id: strawberry.ID
+    status: ProductStatus | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Default DRAFT: only you see it until it is ACTIVE."
+    )
+    variants: list[VariantInput]
+
+
+@strawberry.input(description="Changes to a product; what is left out stays as it is.")
+class UpdateProductInput:
+    name: str | None = None
+    description: str | None = None
+    category_id: strawberry.ID | None = None
+    status: ProductStatus | None = None  # type: ignore[valid-type]
+    variants: list[VariantInput] | None = strawberry.field(
+        default=None,
+        description="Upserted by SKU: a known SKU is updated (its tiers replaced), a new SKU "
+        "added; variants not listed stay. At most 100.",
+    )
+
+
+@strawberry.type(description="The result of creating or updating a product.")
+class ProductPayload:
+    product: Product | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="The result of changing a variant (e.g. its stock).")
+class ProductVariantPayload:
+    variant: ProductVariant | None
+    user_errors: list[UserError]

@@ -1,0 +1,135 @@
+"""Shared schema pieces: scalars, Money, Node and global IDs, connections, user errors."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
+from typing import Generic, NewType, TypeVar
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+from domain.geography import is_country
+from domain.money import Money as MoneyValue
+from domain.money import is_currency
+from domain.problems import Problem
+
+
+def _parse_currency(value: object) -> str:
+    if not isinstance(value, str) or not is_currency(value):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD, JPY)")
+    return value
+
+
+def _parse_country(value: object) -> str:
+    if not isinstance(value, str) or not is_country(value):
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)")
+    return value
+
+
+CurrencyCode = NewType("CurrencyCode", str)
+CountryCode = NewType("CountryCode", str)
+
+# Bound to the schema through StrawberryConfig(scalar_map=...).
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    CurrencyCode: strawberry.scalar(
+        name="CurrencyCode",
+        description="An ISO 4217 currency code such as EUR, USD or JPY; unknown codes are refused.",
+        serialize=str,
+        parse_value=_parse_currency,
+    ),
+    CountryCode: strawberry.scalar(
+        name="CountryCode",
+        description="An ISO 3166-1 alpha-2 country code such as DE or US; unknown codes are "
+        "refused.",
+        serialize=str,
+        parse_value=_parse_country,
+    ),
+}
+
+
+@strawberry.type(description='An amount in one currency. amount is a decimal string, "1234.50".')
+class Money:
+    amount: Decimal = strawberry.field(
+        description="Exactly the currency's number of decimals (JPY 0, USD 2, KWD 3)."
+    )
+    currency: CurrencyCode
+
+    @classmethod
+    def of(cls, value: MoneyValue) -> Money:
+        return cls(amount=value.amount, currency=value.currency)
+
+
+@strawberry.interface(description="An object with a globally unique ID (Relay).")
+class Node:
+    id: strawberry.ID = strawberry.field(
+        description="Opaque global ID; pass it to `node(id:)` to fetch the object again."
+    )
+
+
+@strawberry.type(description="Where a page of a connection stands.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+NodeType = TypeVar("NodeType")
+
+
+@strawberry.type(description="An item of a page and the cursor to continue after it.")
+class Edge(Generic[NodeType]):
+    cursor: str
+    node: NodeType
+
+
+@strawberry.type(description="A page of a list. Pages hold at most 100 nodes.")
+class Connection(Generic[NodeType]):
+    edges: list[Edge[NodeType]]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many nodes the whole list has (all pages).")
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+def user_errors(problems: Iterable[Problem]) -> list[UserError]:
+    return [
+        UserError(field=list(p.path) or None, message=p.message, code=UserErrorCode[p.code])
+        for p in problems
+    ]
+
+
+@strawberry.enum(description="Why a mutation refused part of its input.")
+class UserErrorCode(enum.Enum):
+    INVALID = "INVALID"
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    CONFLICT = "CONFLICT"
+    THROTTLED = "THROTTLED"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    BELOW_MINIMUM_QUANTITY = "BELOW_MINIMUM_QUANTITY"
+    INVALID_QUANTITY_INCREMENT = "INVALID_QUANTITY_INCREMENT"
+    ABOVE_MAXIMUM_QUANTITY = "ABOVE_MAXIMUM_QUANTITY"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    EXPIRED = "EXPIRED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    COMPLIANCE_BLOCKED = "COMPLIANCE_BLOCKED"
+    UNSUPPORTED_CURRENCY = "UNSUPPORTED_CURRENCY"
+    DUPLICATE = "DUPLICATE"
+
+
+@strawberry.type(
+    description="A client's mistake, reported inside a mutation payload (never as a top-level "
+    "GraphQL error)."
+)
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. ["input", "variants", "0", "sku"].'
+    )
+    message: str
+    code: UserErrorCode

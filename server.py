@@ -1,0 +1,282 @@
+"""The gateway: a Starlette app (`/graphql` over HTTP and WebSocket, `/healthz`, `/readyz`) and
+its command line: `serve`, `migrate`, `seed`, `print-schema`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from redis.asyncio import Redis
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from strawberry.extensions import QueryDepthLimiter
+
+from auth.login_throttle import InProcessLoginThrottle, LoginThrottle, RedisLoginThrottle
+from auth.tokens import TokenConfig
+from db.engine import create_engine, session_factory
+from gateway.errors import ErrorPolicy, GatewaySchema
+from gateway.http import FreshLoadersPerOperation, GatewayView
+from gateway.limits import BodySizeLimit
+from resolvers.context import Services
+from schema import SCHEMA_TYPES, Mutation, Query, schema_config, schema_extensions
+from settings import Settings, SettingsError, get_settings
+
+log = logging.getLogger("gateway")
+
+
+def build_schema(settings: Settings) -> GatewaySchema:
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        types=list(SCHEMA_TYPES),
+        config=schema_config(),
+        extensions=[
+            *schema_extensions(),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            FreshLoadersPerOperation,
+            ErrorPolicy,
+        ],
+    )
+
+
+def build_services(settings: Settings, *, null_pool: bool = False) -> Services:
+    if settings.database_url is None:
+        raise SettingsError("DATABASE_URL is not set (serve starts an embedded PostgreSQL)")
+    engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size, null_pool=null_pool
+    )
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    throttle: LoginThrottle
+    if redis is not None:
+        throttle = RedisLoginThrottle(
+            redis,
+            settings.redis_key_prefix,
+            settings.login_max_failures,
+            settings.login_failure_window_seconds,
+        )
+    else:
+        throttle = InProcessLoginThrottle(
+            settings.login_max_failures, settings.login_failure_window_seconds
+        )
+    tokens = TokenConfig.build(
+        algorithm=settings.jwt_algorithm,
+        secret=settings.jwt_secret,
+        private_key_file=settings.jwt_private_key_file,
+        public_key_file=settings.jwt_public_key_file,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_ttl_seconds=settings.access_token_ttl_seconds,
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        tokens=tokens,
+        login_throttle=throttle,
+        redis=redis,
+    )
+
+
+async def has_trigram_search(services: Services) -> bool:
+    try:
+        async with services.engine.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")
+            )
+        return bool(found)
+    except Exception:  # the database may still be starting: /readyz reports it
+        log.warning("could not probe for pg_trgm; fuzzy name search is off", exc_info=True)
+        return False
+
+
+async def readiness(services: Services) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        async with services.engine.connect() as connection:
+            await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=2)
+        checks["postgres"] = "ok"
+    except Exception as error:
+        checks["postgres"] = f"unavailable: {type(error).__name__}"
+    if services.redis is None:
+        checks["redis"] = "not configured (in-process)"
+    else:
+        try:
+            await asyncio.wait_for(services.redis.ping(), timeout=2)
+            checks["redis"] = "ok"
+        except Exception as error:
+            checks["redis"] = f"unavailable: {type(error).__name__}"
+    return checks
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or get_settings()
+    services = services or build_services(settings)
+    view = GatewayView(
+        build_schema(settings),
+        services,
+        allowed_origins=settings.allowed_origins,
+        keep_alive=True,
+        keep_alive_interval=15,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services.has_trigram_search = await has_trigram_search(services)
+        yield
+        await services.engine.dispose()
+        if services.redis is not None:
+            await services.redis.aclose()
+
+    async def healthz(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await readiness(services)
+        ready = checks["postgres"] == "ok" and not checks["redis"].startswith("unavailable")
+        return JSONResponse(checks, status_code=200 if ready else 503)
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _use_embedded_database(settings: Settings) -> Settings:
+    """Start the embedded PostgreSQL and point DATABASE_URL at it (for workers too)."""
+    from db.embedded import start_embedded_postgres
+
+    url = start_embedded_postgres(settings.data_dir)
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    log.info("using the embedded PostgreSQL under %s", settings.data_dir.resolve())
+    return get_settings()
+
+
+async def _migrate_and_seed(settings: Settings, products: int | None) -> None:
+    from db.seed import is_seeded, seed
+
+    from db.migrate import upgrade_to_head
+
+    assert settings.database_url is not None
+    await upgrade_to_head(settings.database_url)
+    if products is None:
+        return
+    engine = create_engine(settings.database_url, null_pool=True)
+    try:
+        if not await is_seeded(engine):
+            summary = await seed(engine, products=products)
+            log.info("seeded demo data: %s", summary)
+    finally:
+        await engine.dispose()
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    if settings.database_url is None:
+        settings = _use_embedded_database(settings)
+        asyncio.run(_migrate_and_seed(settings, products=args.demo_products))
+    elif args.migrate:
+        asyncio.run(_migrate_and_seed(settings, products=None))
+    print(f"GraphiQL: http://{args.host}:{args.port}/graphql", file=sys.stderr)
+    uvicorn.run(
+        "server:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+def _seed(args: argparse.Namespace, settings: Settings) -> None:
+    from db.seed import seed
+
+    if settings.database_url is None:
+        settings = _use_embedded_database(settings)
+    assert settings.database_url is not None
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url or "", null_pool=True)
+        try:
+            print(await seed(engine, products=args.products))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def _print_schema(args: argparse.Namespace, settings: Settings) -> None:
+    sdl = build_schema(settings).as_str() + "\n"
+    if args.output:
+        Path(args.output).write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="server.py", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.add_argument(
+        "--demo-products",
+        type=int,
+        default=600,
+        help="products to seed into a new embedded database (default 600)",
+    )
+    commands.add_parser("migrate", help="apply database migrations")
+    seed = commands.add_parser("seed", help="fill an empty database with demo data")
+    seed.add_argument("--products", type=int, default=600)
+    printer = commands.add_parser("print-schema", help="print the GraphQL SDL")
+    printer.add_argument("--output", help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = get_settings()
+        if args.command == "serve":
+            _serve(args, settings)
+        elif args.command == "migrate":
+            if settings.database_url is None:
+                settings = _use_embedded_database(settings)
+            asyncio.run(_migrate_and_seed(settings, products=None))
+        elif args.command == "seed":
+            _seed(args, settings)
+        else:
+            _print_schema(args, settings)
+    except SettingsError as error:
+        print(f"server.py: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

