@@ -8,6 +8,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 from sqlalchemy import BigInteger, Select, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dataloaders.batching import (
@@ -99,14 +100,17 @@ def available_quantity_by_variant_id(engine: AsyncEngine) -> DataLoader:
     return computed_per_key(engine, statement, default=0)
 
 
+LATEST = "latest"
+
+
 def latest_fx_table(engine: AsyncEngine) -> DataLoader:
-    """Key: None (rates valid now). One table per request, so every price in it agrees."""
+    """Key: LATEST (the rates valid now). One table per request, so every price agrees."""
 
     async def batch(keys: list[Hashable]) -> list[FxTable]:
         statement = (
             select(FxRate.base, FxRate.quote, FxRate.rate)
             .where(FxRate.effective_at <= func.now())
-            .distinct(FxRate.base, FxRate.quote)
+            .ext(distinct_on(FxRate.base, FxRate.quote))
             .order_by(FxRate.base, FxRate.quote, FxRate.effective_at.desc())
         )
         rows = await fetch_rows(engine, statement)

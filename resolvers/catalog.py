@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dataloaders.batching import fetch_rows
-from dataloaders.catalog import CATEGORY_COLUMNS
+from dataloaders.catalog import CATEGORY_COLUMNS, LATEST
 from db.models import (
     Category,
     PriceTier,
@@ -27,6 +27,7 @@ from db.models import (
     StockLevel,
     Warehouse,
 )
+from db.models.catalog import product_search_document
 from domain.identity import CompanyRole
 from domain.money import FxTable, MissingRateError, Money, is_currency
 from domain.pricing import MAX_QUANTITY, check_price_tiers, check_quantity_rules
@@ -88,7 +89,7 @@ async def variant_by_id(ctx: Context, variant_id: uuid.UUID) -> Row[Any] | None:
 
 
 async def fx_table(ctx: Context) -> FxTable:
-    table: FxTable = await ctx.loaders.latest_fx_table.load(None)
+    table: FxTable = await ctx.loaders.latest_fx_table.load(LATEST)
     return table
 
 
@@ -356,15 +357,7 @@ async def refresh_product_derived(session: AsyncSession, product_id: uuid.UUID) 
     skus = select(func.string_agg(ProductVariant.sku, " ")).where(
         ProductVariant.product_id == product_id
     )
-    document = (
-        func.setweight(func.to_tsvector("english", Product.name), "A")
-        .op("||")(
-            func.setweight(
-                func.to_tsvector("simple", func.coalesce(skus.scalar_subquery(), "")), "A"
-            )
-        )
-        .op("||")(func.setweight(func.to_tsvector("english", Product.description), "B"))
-    )
+    document = product_search_document(skus.scalar_subquery())
     await session.execute(
         update(Product)
         .where(Product.id == product_id)
@@ -457,6 +450,11 @@ async def _upsert_stock(
     )
 
 
+SKU_RACE_PROBLEM = Problem(
+    ("input", "variants"), "a SKU was taken by a concurrent change; try again", "DUPLICATE"
+)
+
+
 def _is_sku_conflict(error: IntegrityError) -> bool:
     return "uq_product_variants_seller_id_sku" in str(error.orig)
 
@@ -476,38 +474,34 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
     company = await ctx.loaders.company_by_id.load(seller_id)
     product_id = uuid.uuid4()
     currency = spec.variants[0].currency
-    async with ctx.services.sessions() as session:
-        taken = await _taken_skus(session, seller_id, [v.sku for v in spec.variants], None)
-        if taken:
-            return Outcome(problems=_sku_taken_problems(spec.variants, taken))
-        try:
-            async with session.begin():
-                await session.execute(
-                    insert(Product).values(
-                        id=product_id,
-                        seller_id=seller_id,
-                        category_id=category_id,
-                        name=spec.name.strip(),
-                        slug=await _unique_slug(session, spec.name),
-                        description=spec.description or "",
-                        status=spec.status or ProductStatus.DRAFT,
-                        price_currency=currency,
-                        # Placeholders until refresh_product_derived reads the tiers.
-                        price_min_minor=1,
-                        price_max_minor=1,
-                    )
+    try:
+        async with ctx.services.sessions() as session, session.begin():
+            skus = [v.sku for v in spec.variants]
+            taken = await _taken_skus(session, seller_id, skus, None)
+            if taken:
+                return Outcome(problems=_sku_taken_problems(spec.variants, taken))
+            await session.execute(
+                insert(Product).values(
+                    id=product_id,
+                    seller_id=seller_id,
+                    category_id=category_id,
+                    name=spec.name.strip(),
+                    slug=await _unique_slug(session, spec.name),
+                    description=spec.description or "",
+                    status=spec.status or ProductStatus.DRAFT,
+                    price_currency=currency,
+                    # Placeholders until refresh_product_derived reads the tiers.
+                    price_min_minor=1,
+                    price_max_minor=1,
                 )
-                warehouse_id = await _default_warehouse(session, seller_id, company.country)
-                await _write_variants(session, seller_id, product_id, warehouse_id, spec.variants)
-                await refresh_product_derived(session, product_id)
-        except IntegrityError as error:
-            if _is_sku_conflict(error):  # a concurrent request took the SKU first
-                return Outcome(
-                    problems=[
-                        Problem(("input", "variants"), "a SKU is already in use", "DUPLICATE")
-                    ]
-                )
-            raise
+            )
+            warehouse_id = await _default_warehouse(session, seller_id, company.country)
+            await _write_variants(session, seller_id, product_id, warehouse_id, spec.variants)
+            await refresh_product_derived(session, product_id)
+    except IntegrityError as error:
+        if _is_sku_conflict(error):  # a concurrent request took the SKU first
+            return Outcome(problems=[SKU_RACE_PROBLEM])
+        raise
     return Outcome(key=product_id)
 
 
@@ -559,30 +553,24 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
         changes["category_id"] = category_id
     if spec.status is not None:
         changes["status"] = spec.status
-    async with ctx.services.sessions() as session:
-        if spec.variants:
-            taken = await _taken_skus(session, seller_id, [v.sku for v in spec.variants], row.id)
-            if taken:
-                return Outcome(problems=_sku_taken_problems(spec.variants, taken))
-        try:
-            async with session.begin():
-                if changes:
-                    await session.execute(
-                        update(Product).where(Product.id == row.id).values(**changes)
-                    )
-                if spec.variants:
-                    company = await ctx.loaders.company_by_id.load(seller_id)
-                    warehouse_id = await _default_warehouse(session, seller_id, company.country)
-                    await _write_variants(session, seller_id, row.id, warehouse_id, spec.variants)
-                await refresh_product_derived(session, row.id)
-        except IntegrityError as error:
-            if _is_sku_conflict(error):
-                return Outcome(
-                    problems=[
-                        Problem(("input", "variants"), "a SKU is already in use", "DUPLICATE")
-                    ]
-                )
-            raise
+    try:
+        async with ctx.services.sessions() as session, session.begin():
+            if spec.variants:
+                skus = [v.sku for v in spec.variants]
+                taken = await _taken_skus(session, seller_id, skus, row.id)
+                if taken:
+                    return Outcome(problems=_sku_taken_problems(spec.variants, taken))
+            if changes:
+                await session.execute(update(Product).where(Product.id == row.id).values(**changes))
+            if spec.variants:
+                company = await ctx.loaders.company_by_id.load(seller_id)
+                warehouse_id = await _default_warehouse(session, seller_id, company.country)
+                await _write_variants(session, seller_id, row.id, warehouse_id, spec.variants)
+            await refresh_product_derived(session, row.id)
+    except IntegrityError as error:
+        if _is_sku_conflict(error):
+            return Outcome(problems=[SKU_RACE_PROBLEM])
+        raise
     return Outcome(key=row.id)
 
 

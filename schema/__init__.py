@@ -12,7 +12,8 @@ from strawberry.types import Info
 
 from auth.permissions import seller
 from db.models import ProductStatus as ProductStatusValue
-from resolvers import catalog, identity
+from resolvers import catalog as catalog_resolvers
+from resolvers import identity as identity_resolvers
 from resolvers.catalog import ProductPrefetch, ProductSpec, TierSpec, VariantSpec
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
@@ -48,11 +49,11 @@ from schema.selection import any_argument, descend, selects
 
 def _node_loaders() -> dict[str, Callable[[Info[Context, None], Any], Any]]:
     async def product(info: Info[Context, None], key: Any) -> Product | None:
-        row = await catalog.product_by_id(info.context, key)
+        row = await catalog_resolvers.product_by_id(info.context, key)
         return Product.from_row(row) if row else None
 
     async def variant(info: Info[Context, None], key: Any) -> ProductVariant | None:
-        row = await catalog.variant_by_id(info.context, key)
+        row = await catalog_resolvers.variant_by_id(info.context, key)
         return ProductVariant.from_row(row) if row else None
 
     async def category(info: Info[Context, None], key: Any) -> Category | None:
@@ -151,7 +152,7 @@ class Query:
 
     @strawberry.field(description="The root categories; their children nest below.")
     async def categories(self, info: Info[Context, None]) -> list[Category]:
-        return category_tree(list(await catalog.all_categories(info.context)))
+        return category_tree(list(await catalog_resolvers.all_categories(info.context)))
 
     @strawberry.field(
         description="The catalog: active products (or the viewer's own drafts), filtered and "
@@ -177,8 +178,10 @@ class Query:
         )
         page = page_request(first=first, after=after, last=last, before=before, sort=order.value)
         ctx = info.context
-        result = await catalog.list_products(ctx, query, order, currency, page)
-        graph = await catalog.prefetch_products(ctx, result.rows, _product_prefetch(info, currency))
+        result = await catalog_resolvers.list_products(ctx, query, order, currency, page)
+        graph = await catalog_resolvers.prefetch_products(
+            ctx, result.rows, _product_prefetch(info, currency)
+        )
         products = products_from_graph(list(result.rows), graph, currency)
         return Connection(
             edges=[Edge(cursor=c, node=p) for c, p in zip(result.cursors, products, strict=True)],
@@ -188,7 +191,7 @@ class Query:
                 start_cursor=result.cursors[0] if result.cursors else None,
                 end_cursor=result.cursors[-1] if result.cursors else None,
             ),
-            count=lambda: catalog.count_products(ctx, result),
+            count=lambda: catalog_resolvers.count_products(ctx, result),
         )
 
     @strawberry.field(description="One product by global ID or by slug (give exactly one).")
@@ -199,9 +202,9 @@ class Query:
             raise BadUserInputError("pass exactly one of `id` and `slug`")
         if id is not None:
             key = key_of(id, "Product")
-            row = await catalog.product_by_id(info.context, key) if key else None
+            row = await catalog_resolvers.product_by_id(info.context, key) if key else None
         else:
-            row = await catalog.product_by_slug(info.context, slug or "")
+            row = await catalog_resolvers.product_by_slug(info.context, slug or "")
         return Product.from_row(row) if row else None
 
 
@@ -228,7 +231,9 @@ def _product_spec(data: CreateProductInput | UpdateProductInput) -> ProductSpec:
     )
 
 
-async def _auth_payload(info: Info[Context, None], session: identity.Session) -> AuthPayload:
+async def _auth_payload(
+    info: Info[Context, None], session: identity_resolvers.Session
+) -> AuthPayload:
     return AuthPayload(
         access_token=session.access_token,
         refresh_token=session.refresh_token,
@@ -237,10 +242,12 @@ async def _auth_payload(info: Info[Context, None], session: identity.Session) ->
     )
 
 
-async def _product_payload(info: Info[Context, None], outcome: catalog.Outcome) -> ProductPayload:
+async def _product_payload(
+    info: Info[Context, None], outcome: catalog_resolvers.Outcome
+) -> ProductPayload:
     product = None
     if outcome.key is not None:
-        row = await catalog.product_by_id(info.context, outcome.key)
+        row = await catalog_resolvers.product_by_id(info.context, outcome.key)
         product = Product.from_row(row) if row else None
     return ProductPayload(product=product, user_errors=user_errors(outcome.problems))
 
@@ -249,7 +256,7 @@ async def _product_payload(info: Info[Context, None], outcome: catalog.Outcome) 
 class Mutation:
     @strawberry.mutation(description="Open an account: a new user, owner of a new company.")
     async def register(self, info: Info[Context, None], input: RegisterInput) -> AuthPayload:
-        data = identity.Registration(
+        data = identity_resolvers.Registration(
             email=input.email,
             password=input.password,
             name=input.name,
@@ -259,38 +266,42 @@ class Mutation:
             is_seller=input.is_seller,
             is_buyer=input.is_buyer,
         )
-        return await _auth_payload(info, await identity.register(info.context, data))
+        return await _auth_payload(info, await identity_resolvers.register(info.context, data))
 
     @strawberry.mutation(
         description="Sign in. Repeated failures for one email are throttled (THROTTLED)."
     )
     async def login(self, info: Info[Context, None], email: str, password: str) -> AuthPayload:
-        return await _auth_payload(info, await identity.login(info.context, email, password))
+        return await _auth_payload(
+            info, await identity_resolvers.login(info.context, email, password)
+        )
 
     @strawberry.mutation(
         description="Trade a refresh token for new tokens. It rotates: the old one dies, and "
         "presenting it again signs out every session of that login."
     )
     async def refresh_token(self, info: Info[Context, None], refresh_token: str) -> AuthPayload:
-        return await _auth_payload(info, await identity.refresh(info.context, refresh_token))
+        return await _auth_payload(
+            info, await identity_resolvers.refresh(info.context, refresh_token)
+        )
 
     @strawberry.mutation(description="Sign out: the refresh token and its family stop working.")
     async def logout(self, info: Info[Context, None], refresh_token: str) -> LogoutPayload:
-        problems = await identity.logout(info.context, refresh_token)
+        problems = await identity_resolvers.logout(info.context, refresh_token)
         return LogoutPayload(success=not problems, user_errors=user_errors(problems))
 
     @strawberry.mutation(description="List a new product (sellers).", extensions=seller())
     async def create_product(
         self, info: Info[Context, None], input: CreateProductInput
     ) -> ProductPayload:
-        outcome = await catalog.create_product(info.context, _product_spec(input))
+        outcome = await catalog_resolvers.create_product(info.context, _product_spec(input))
         return await _product_payload(info, outcome)
 
     @strawberry.mutation(description="Change one of your products (sellers).", extensions=seller())
     async def update_product(
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateProductInput
     ) -> ProductPayload:
-        outcome = await catalog.update_product(info.context, id, _product_spec(input))
+        outcome = await catalog_resolvers.update_product(info.context, id, _product_spec(input))
         return await _product_payload(info, outcome)
 
     @strawberry.mutation(
@@ -305,10 +316,12 @@ class Mutation:
         quantity: int,
         warehouse_id: strawberry.ID | None = None,
     ) -> ProductVariantPayload:
-        outcome = await catalog.set_stock(info.context, variant_id, quantity, warehouse_id)
+        outcome = await catalog_resolvers.set_stock(
+            info.context, variant_id, quantity, warehouse_id
+        )
         variant = None
         if outcome.key is not None:
-            row = await catalog.variant_by_id(info.context, outcome.key)
+            row = await catalog_resolvers.variant_by_id(info.context, outcome.key)
             variant = ProductVariant.from_row(row) if row else None
         return ProductVariantPayload(variant=variant, user_errors=user_errors(outcome.problems))
 

@@ -6,6 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -20,9 +21,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from db.models.base import COUNTRY_CHECK, CURRENCY_CHECK, Base, created_at_column, uuid_pk
 
@@ -82,6 +86,23 @@ class Product(Base):
     search_document: Mapped[str | None] = mapped_column(TSVECTOR)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
+
+
+def product_search_document(skus: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The full-text document of a product row: name and SKUs weigh A, description B.
+
+    `skus` is an expression for the product's SKUs joined by spaces. One definition for every
+    writer (mutations, the demo seed), so search ranks the same whoever wrote the row.
+    """
+
+    def weighted(config: str, value: ColumnElement[Any], weight: str) -> ColumnElement[Any]:
+        return func.setweight(func.to_tsvector(config, value), literal_column(f"'{weight}'"))
+
+    return (
+        weighted("english", Product.name, "A")
+        .op("||")(weighted("simple", func.coalesce(skus, ""), "A"))
+        .op("||")(weighted("english", Product.description, "B"))
+    )
 
 
 class ProductVariant(Base):
