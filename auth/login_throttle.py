@@ -32,7 +32,10 @@ class RedisLoginThrottle:
 
     async def retry_after(self, email: str) -> int | None:
         key = self._prefix + _email_key(email)
-        failures, ttl = await self._redis.pipeline().get(key).ttl(key).execute()
+        async with self._redis.pipeline(transaction=True) as pipeline:
+            pipeline.get(key)
+            pipeline.ttl(key)
+            failures, ttl = await pipeline.execute()
         if failures is not None and int(failures) >= self._max_failures:
             return max(int(ttl), 1)
         return None
@@ -40,7 +43,10 @@ class RedisLoginThrottle:
     async def record_failure(self, email: str) -> None:
         key = self._prefix + _email_key(email)
         # The window starts at the first failure and is not extended by later ones.
-        await self._redis.pipeline().incr(key).expire(key, self._window, nx=True).execute()
+        async with self._redis.pipeline(transaction=True) as pipeline:
+            pipeline.incr(key)
+            pipeline.expire(key, self._window, nx=True)
+            await pipeline.execute()
 
     async def reset(self, email: str) -> None:
         await self._redis.delete(self._prefix + _email_key(email))

@@ -38,6 +38,8 @@ def password_problem(password: str, email: str) -> str | None:
         return f"must be at least {MIN_PASSWORD_LENGTH} characters"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"must be at most {MAX_PASSWORD_LENGTH} characters"
-    if password.lower() == email.lower() or password.lower() in email.lower():
+    lowered, address = password.lower(), email.strip().lower()
+    # Either way round: the password holds the email, or is a piece of it.
+    if address and (address in lowered or lowered in address):
         return "must not contain your email address"
     return None

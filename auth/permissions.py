@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
@@ -90,18 +91,18 @@ class HasMemberRole(BasePermission):
         return bool(_viewer(info).member_role_at_least(self.at_least))
 
 
-def requires(*permissions: BasePermission) -> list[PermissionExtension]:
+def requires(*permissions: BasePermission) -> list[FieldExtension]:
     """Field extensions for these permissions, printed as directives in the SDL."""
     return [PermissionExtension(permissions=list(permissions), use_directives=True)]
 
 
-def authenticated() -> list[PermissionExtension]:
+def authenticated() -> list[FieldExtension]:
     return requires(IsAuthenticated())
 
 
-def seller() -> list[PermissionExtension]:
+def seller() -> list[FieldExtension]:
     return requires(IsAuthenticated(), HasRole(CompanyRole.SELLER))
 
 
-def buyer() -> list[PermissionExtension]:
+def buyer() -> list[FieldExtension]:
     return requires(IsAuthenticated(), HasRole(CompanyRole.BUYER))

@@ -3,6 +3,8 @@ would leak data between viewers, and aiodataloader binds the event loop when cre
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +18,7 @@ class Loaders:
         self._engine = engine
         self._made: dict[str, DataLoader] = {}
 
-    def _get(self, name: str, factory) -> DataLoader:  # type: ignore[no-untyped-def]
+    def _get(self, name: str, factory: Callable[[AsyncEngine], DataLoader]) -> DataLoader:
         loader = self._made.get(name)
         if loader is None:
             loader = self._made[name] = factory(self._engine)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from decimal import Decimal
-from typing import Any
 
 from aiodataloader import DataLoader
 from sqlalchemy import BigInteger, Select, func, select
@@ -87,7 +86,7 @@ def tiers_by_variant_id(engine: AsyncEngine) -> DataLoader:
 
 
 def available_quantity_by_variant_id(engine: AsyncEngine) -> DataLoader:
-    def statement(keys: list[Hashable]) -> Select[Any]:
+    def statement(keys: list[Hashable]) -> Select:
         return (
             select(
                 StockLevel.variant_id,
@@ -114,7 +113,7 @@ def latest_fx_table(engine: AsyncEngine) -> DataLoader:
             .order_by(FxRate.base, FxRate.quote, FxRate.effective_at.desc())
         )
         rows = await fetch_rows(engine, statement)
-        table = FxTable({(base, quote): Decimal(rate) for base, quote, rate in rows})
+        table = FxTable({(row.base, row.quote): Decimal(row.rate) for row in rows})
         return [table for _ in keys]
 
     return DataLoader(batch)

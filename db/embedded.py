@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -14,7 +15,11 @@ def start_embedded_postgres(data_dir: Path, database: str = "gateway") -> str:
     The server keeps running while this process lives; pgserver stops it at exit when no other
     process of ours uses it.
     """
-    import pgserver  # imported here: only the no-DATABASE_URL path needs it
+    # pgserver narrates every initdb line at INFO and warns about XDG_RUNTIME_DIR on import.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: only the no-DATABASE_URL path needs it
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)

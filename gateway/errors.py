@@ -52,7 +52,15 @@ def classify(error: GraphQLError, context: Any) -> GraphQLError:
 
 class ErrorPolicy(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
-        yield
+        try:
+            yield
+        except GraphQLError as error:
+            # An error raised out of another extension's hook escapes the operation and
+            # Strawberry returns it as is (ParserCache parses in on_parse, so every syntax
+            # error takes this path): give it its code in place before it leaves.
+            if not is_unexpected(error):
+                classify(error, self.execution_context.context)
+            raise
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:

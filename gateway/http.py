@@ -86,7 +86,7 @@ class GatewayView(GraphQL[Context, None]):
             return ANONYMOUS
         return decode_access_token(self.services.tokens, token)
 
-    async def run(  # type: ignore[override]
+    async def run(
         self,
         request: Request | WebSocket,
         context: Context | UnsetType | None = None,
@@ -104,7 +104,7 @@ class GatewayView(GraphQL[Context, None]):
                     media_type="application/json",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
-        return await super().run(request)  # type: ignore[arg-type]
+        return await super().run(request)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         is_websocket = isinstance(request, WebSocket)
@@ -143,8 +143,16 @@ class GatewayView(GraphQL[Context, None]):
         )
         return sub_response
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # Strawberry calls `.get` on whatever the body decodes to: a bare number, string or
+        # null would escape as an AttributeError (a 500), so refuse it here as a 400.
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "Expected a JSON object")
+        return parsed
 
     def create_response(
         self,

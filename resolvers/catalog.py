@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -417,9 +417,7 @@ async def _write_variants(
             await session.execute(
                 update(ProductVariant).where(ProductVariant.id == variant_id).values(**values)
             )
-            await session.execute(
-                PriceTier.__table__.delete().where(PriceTier.variant_id == variant_id)
-            )
+            await session.execute(delete(PriceTier).where(PriceTier.variant_id == variant_id))
         await session.execute(
             insert(PriceTier),
             [
@@ -619,5 +617,6 @@ async def set_stock(
                     )
                 ]
             )
+        assert warehouse_id is not None
         await _upsert_stock(session, variant.id, warehouse_id, quantity)
     return Outcome(key=variant.id)

@@ -42,6 +42,10 @@ MAX_QUERY_LENGTH = 200
 NO_PRICE = Decimal("1e30")
 
 
+# (expression, descending): an ORM attribute or a computed column.
+SortKey = tuple[Any, bool]
+
+
 class ProductOrder(enum.StrEnum):
     RELEVANCE = "RELEVANCE"
     NEWEST = "NEWEST"
@@ -67,7 +71,7 @@ class ProductPage:
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
-    count_statement: Select[Any]
+    count_statement: Select
 
 
 def _search_terms(query: ProductQuery) -> tuple[ColumnElement[Any], ColumnElement[Any]] | None:
@@ -76,7 +80,7 @@ def _search_terms(query: ProductQuery) -> tuple[ColumnElement[Any], ColumnElemen
     return func.websearch_to_tsquery("english", query.text), literal(query.text)
 
 
-def _category_subtree(category_id: uuid.UUID) -> Select[Any]:
+def _category_subtree(category_id: uuid.UUID) -> Select:
     tree = select(Category.id).where(Category.id == category_id).cte(recursive=True)
     tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
     return select(tree.c.id)
@@ -137,7 +141,7 @@ def listing_statement(
     order: ProductOrder,
     currency: str | None,
     fx: FxTable | None,
-) -> tuple[Select[Any], list[tuple[ColumnElement[Any], bool]]]:
+) -> tuple[Select, list[SortKey]]:
     """The filtered statement and its sort keys as (expression, descending)."""
     _validate(query, currency)
     viewer: Viewer = ctx.viewer
@@ -169,14 +173,14 @@ def listing_statement(
             Product.search_document.op("@@")(tsquery),
             Product.name.ilike(text.concat("%")),
         ]
-        rank = func.ts_rank_cd(Product.search_document, tsquery)
+        rank: ColumnElement[Any] = func.ts_rank_cd(Product.search_document, tsquery)
         if ctx.services.has_trigram_search:
             matches.append(Product.name.op("%")(text))
             rank = rank + func.similarity(Product.name, text)
         conditions.append(or_(*matches))
         relevance = cast(rank, Float)
 
-    sort_keys: list[tuple[ColumnElement[Any], bool]]
+    sort_keys: list[SortKey]
     if order == ProductOrder.RELEVANCE and relevance is not None:
         sort_keys = [(relevance, True), (Product.id, True)]
     elif order in (ProductOrder.PRICE_ASC, ProductOrder.PRICE_DESC):
@@ -200,7 +204,7 @@ def _cursor_value(value: Any) -> Any:
     return value
 
 
-def _parse_cursor_value(template: ColumnElement[Any], raw: Any) -> Any:
+def _parse_cursor_value(template: Any, raw: Any) -> Any:
     python_type = getattr(template.type, "python_type", None)
     try:
         if python_type is datetime:
@@ -218,8 +222,8 @@ def _parse_cursor_value(template: ColumnElement[Any], raw: Any) -> Any:
 
 async def fetch_page(
     ctx: Context,
-    statement: Select[Any],
-    sort_keys: list[tuple[ColumnElement[Any], bool]],
+    statement: Select,
+    sort_keys: list[SortKey],
     sort_name: str,
     page: PageRequest,
 ) -> ProductPage:

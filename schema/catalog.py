@@ -183,13 +183,13 @@ class ProductVariant(Node):
         info: Info[Context, None],
         currency: CurrencyCode | None = None,
     ) -> list[PriceTier] | Awaitable[list[PriceTier]]:
-        currency = currency or self.display_currency
-        if self._ready(currency):  # prefetched: answer without a round trip to the loop
-            return self._tier_list(currency)
+        shown_in = currency or self.display_currency
+        if self._ready(shown_in):  # prefetched: answer without a round trip to the loop
+            return self._tier_list(shown_in)
 
         async def load() -> list[PriceTier]:
-            await self._load_pricing(info, currency)
-            return self._tier_list(currency)
+            await self._load_pricing(info, shown_in)
+            return self._tier_list(shown_in)
 
         return load()
 
@@ -206,19 +206,19 @@ class ProductVariant(Node):
     ) -> Money | Awaitable[Money]:
         if quantity < 1:
             raise BadUserInputError("`quantity` must be at least 1", argument="quantity")
-        currency = currency or self.display_currency
+        shown_in = currency or self.display_currency
 
         def answer() -> Money:
             assert self.attached_tiers is not None
             return Money.of(
-                price_in(unit_price_for(self.attached_tiers, quantity), currency, self.fx)
+                price_in(unit_price_for(self.attached_tiers, quantity), shown_in, self.fx)
             )
 
-        if self._ready(currency):
+        if self._ready(shown_in):
             return answer()
 
         async def load() -> Money:
-            await self._load_pricing(info, currency)
+            await self._load_pricing(info, shown_in)
             return answer()
 
         return load()
@@ -319,17 +319,17 @@ class Product(Node):
         info: Info[Context, None],
         currency: CurrencyCode | None = None,
     ) -> PriceRange | Awaitable[PriceRange]:
-        currency = currency or self.display_currency
+        shown_in = currency or self.display_currency
         low = MoneyValue(self.row.price_min_minor, self.row.price_currency)
         high = MoneyValue(self.row.price_max_minor, self.row.price_currency)
 
         def answer(fx: FxTable | None) -> PriceRange:
             return PriceRange(
-                min=Money.of(price_in(low, currency, fx)),
-                max=Money.of(price_in(high, currency, fx)),
+                min=Money.of(price_in(low, shown_in, fx)),
+                max=Money.of(price_in(high, shown_in, fx)),
             )
 
-        if currency is None or currency == low.currency or self.fx is not None:
+        if shown_in is None or shown_in == low.currency or self.fx is not None:
             return answer(self.fx)
 
         async def load() -> PriceRange:

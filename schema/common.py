@@ -58,7 +58,7 @@ class Money:
 
     @classmethod
     def of(cls, value: MoneyValue) -> Money:
-        return cls(amount=value.amount, currency=value.currency)
+        return cls(amount=value.amount, currency=CurrencyCode(value.currency))
 
 
 @strawberry.interface(description="An object with a globally unique ID (Relay).")

@@ -11,7 +11,8 @@ from db.models.catalog import (
     StockLevel,
     Warehouse,
 )
-from db.models.companies import Company, MemberRole, Membership, RefreshToken, User
+from db.models.companies import Company, Membership, RefreshToken, User
+from domain.identity import MemberRole
 
 __all__ = [
     "Base",

@@ -95,7 +95,7 @@ def product_search_document(skus: ColumnElement[Any]) -> ColumnElement[Any]:
     writer (mutations, the demo seed), so search ranks the same whoever wrote the row.
     """
 
-    def weighted(config: str, value: ColumnElement[Any], weight: str) -> ColumnElement[Any]:
+    def weighted(config: str, value: Any, weight: str) -> ColumnElement[Any]:
         return func.setweight(func.to_tsvector(config, value), literal_column(f"'{weight}'"))
 
     return (

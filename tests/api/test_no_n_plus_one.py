@@ -1,0 +1,78 @@
+"""Nested catalog reads cost one SQL statement per level, whatever the page size."""
+
+import pytest
+
+from tests.support import add_category_tree, create_product, gql, register, variant_input
+
+CATALOG_PAGE = """
+query Catalog($first: Int!, $seller: ID!) {
+  products(first: $first, filter: {sellerId: $seller}) {
+    edges { node {
+      seller { name }
+      category { name }
+      variants { priceTiers { unitPrice { amount } } availableQuantity }
+    } }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+async def catalog_of_50(app, services):
+    import httpx
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        categories = await add_category_tree(services)
+        seller = await register(client, seller=True)
+        for index in range(50):
+            await create_product(
+                client,
+                seller.token,
+                categories["grandchild" if index % 2 else "child-b"],
+                variants=[
+                    variant_input(tiers=[(1, "5.00"), (10, "4.50")]),
+                    variant_input(tiers=[(1, "7.00")]),
+                ],
+            )
+    return seller
+
+
+async def statements_for(client, counter, first, seller):
+    counter.reset()
+    body = await gql(client, CATALOG_PAGE, {"first": first, "seller": seller.company_id})
+    counter.active = False
+    edges = body["data"]["products"]["edges"]
+    assert len(edges) == first
+    assert all(len(edge["node"]["variants"]) == 2 for edge in edges)
+    return counter.count
+
+
+async def test_statement_count_does_not_grow_with_page_size(
+    client, statement_counter, catalog_of_50
+):
+    small = await statements_for(client, statement_counter, 5, catalog_of_50)
+    large = await statements_for(client, statement_counter, 50, catalog_of_50)
+    assert small == large
+    # page, sellers, categories, variants, tiers, stock: one statement per level.
+    assert large <= 6, statement_counter.statements
+
+
+async def test_single_product_path_is_batched_too(client, statement_counter, catalog_of_50):
+    query = """
+    query One($seller: ID!) {
+      a: products(first: 3, filter: {sellerId: $seller}) { edges { node { id } } }
+    }
+    """
+    body = await gql(client, query, {"seller": catalog_of_50.company_id})
+    ids = [edge["node"]["id"] for edge in body["data"]["a"]["edges"]]
+    fields = "seller { name } variants { sku priceTiers { minQuantity } availableQuantity }"
+    many = "\n".join(
+        f'p{i}: node(id: "{pid}") {{ ... on Product {{ {fields} }} }}' for i, pid in enumerate(ids)
+    )
+    statement_counter.reset()
+    await gql(client, f"{{ {many} }}")
+    statement_counter.active = False
+    # node loads, then sellers, variants, then tiers and stock: each level one batch.
+    assert statement_counter.count <= 5, statement_counter.statements
