@@ -20,7 +20,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
-from strawberry.extensions import QueryDepthLimiter
+from strawberry.extensions import AddValidationRules
+from strawberry.extensions.query_depth_limiter import create_validator
 
 from auth.login_throttle import InProcessLoginThrottle, LoginThrottle, RedisLoginThrottle
 from auth.tokens import TokenConfig
@@ -36,6 +37,9 @@ log = logging.getLogger("gateway")
 
 
 def build_schema(settings: Settings) -> GatewaySchema:
+    # One rule class for the schema's life: QueryDepthLimiter makes a new class per instance,
+    # and a new class per request would defeat the validation cache, which keys on the rules.
+    depth_rule = create_validator(settings.max_query_depth, should_ignore=None)
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
@@ -43,7 +47,7 @@ def build_schema(settings: Settings) -> GatewaySchema:
         config=schema_config(),
         extensions=[
             *schema_extensions(),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: AddValidationRules([depth_rule]),
             FreshLoadersPerOperation,
             ErrorPolicy,
         ],
@@ -175,9 +179,8 @@ def _use_embedded_database(settings: Settings) -> Settings:
 
 
 async def _migrate_and_seed(settings: Settings, products: int | None) -> None:
-    from db.seed import is_seeded, seed
-
     from db.migrate import upgrade_to_head
+    from db.seed import is_seeded, seed
 
     assert settings.database_url is not None
     await upgrade_to_head(settings.database_url)

@@ -106,3 +106,7 @@ def seller() -> list[FieldExtension]:
 
 def buyer() -> list[FieldExtension]:
     return requires(IsAuthenticated(), HasRole(CompanyRole.BUYER))
+
+
+def company_admin() -> list[FieldExtension]:
+    return requires(IsAuthenticated(), HasMemberRole(MemberRole.ADMIN))

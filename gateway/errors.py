@@ -13,18 +13,29 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
 log = logging.getLogger("gateway.errors")
 
 INTERNAL_MESSAGE = "Internal server error. Quote the requestId when reporting it."
 
+# What Strawberry wraps as `original_error` when a request names no runnable operation (over
+# HTTP they are 400s; over WebSocket they arrive as errors): the client's, not incidents.
+CLIENT_EXCEPTIONS = (
+    GraphQLError,
+    MissingQueryError,
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+)
+
 
 def is_unexpected(error: GraphQLError) -> bool:
     """True for exceptions our code did not raise on purpose (bugs, outages)."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return original is not None and not isinstance(original, CLIENT_EXCEPTIONS)
 
 
 def _request_id(context: Any) -> str | None:
@@ -56,8 +67,7 @@ class ErrorPolicy(SchemaExtension):
             yield
         except GraphQLError as error:
             # An error raised out of another extension's hook escapes the operation and
-            # Strawberry returns it as is (ParserCache parses in on_parse, so every syntax
-            # error takes this path): give it its code in place before it leaves.
+            # Strawberry returns it as is: give it its code in place before it leaves.
             if not is_unexpected(error):
                 classify(error, self.execution_context.context)
             raise
@@ -66,6 +76,15 @@ class ErrorPolicy(SchemaExtension):
         if result is not None and errors:
             context = self.execution_context.context
             result.errors = [classify(error, context) for error in errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Over WebSocket (`Schema.stream`) each result goes out while the operation is still
+        # open, before `on_operation` resumes: classify and mask it here, before it is sent.
+        errors = getattr(result, "errors", None)
+        if errors:
+            context = self.execution_context.context
+            result.errors = [classify(error, context) for error in errors]
+        yield
 
 
 class GatewaySchema(strawberry.Schema):

@@ -36,6 +36,7 @@ from domain.text import slugify
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import key_of
+from resolvers.outcome import Outcome
 from resolvers.pagination import PageRequest
 from resolvers.product_listing import (
     ProductOrder,
@@ -100,16 +101,27 @@ async def list_products(
     currency: str | None,
     page: PageRequest,
 ) -> ProductPage:
-    needs_rates = currency is not None and (
+    fx = await fx_table(ctx) if _needs_rates(query, order, currency) else None
+    statement, sort_keys = listing_statement(ctx, query, order, currency, fx)
+    sort_name = listing_sort_name(query, order, currency)
+    return await fetch_page(ctx, statement, sort_keys, sort_name, page)
+
+
+def _needs_rates(query: ProductQuery, order: ProductOrder, currency: str | None) -> bool:
+    return currency is not None and (
         query.min_price is not None
         or query.max_price is not None
         or order in (ProductOrder.PRICE_ASC, ProductOrder.PRICE_DESC)
     )
-    fx = await fx_table(ctx) if needs_rates else None
-    statement, sort_keys = listing_statement(ctx, query, order, currency, fx)
-    # A cursor is only valid for the sort (and price currency) it was made in.
-    sort_name = f"{order.value}:{currency}" if needs_rates else order.value
-    return await fetch_page(ctx, statement, sort_keys, sort_name, page)
+
+
+def listing_sort_name(query: ProductQuery, order: ProductOrder, currency: str | None) -> str:
+    """What a cursor of this listing is tied to: the sort (and the price currency, if any).
+
+    Cursors are encoded and decoded with this one name, so they fit only the listing they came
+    from.
+    """
+    return f"{order.value}:{currency}" if _needs_rates(query, order, currency) else order.value
 
 
 async def count_products(ctx: Context, page: ProductPage) -> int:
@@ -236,14 +248,6 @@ class ProductSpec:
     variants: list[VariantSpec] | None
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a mutation did: the affected object's key, or the problems that stopped it."""
-
-    key: uuid.UUID | None = None
-    problems: list[Problem] = field(default_factory=list)
-
-
 def _check_text(value: str | None, name: str, limit: int, required: bool) -> list[Problem]:
     if value is None:
         return [Problem((name,), "is required")] if required else []
@@ -264,8 +268,9 @@ def _check_variant(spec: VariantSpec) -> list[Problem]:
     if not is_currency(spec.currency):
         problems.append(Problem(("currency",), "is not a supported currency", "INVALID"))
         return problems
-    moq = spec.minimum_order_quantity or 1
-    increment = spec.order_increment or 1
+    # Only an absent value defaults to 1: an explicit 0 is refused, not silently replaced.
+    moq = 1 if spec.minimum_order_quantity is None else spec.minimum_order_quantity
+    increment = 1 if spec.order_increment is None else spec.order_increment
     problems += check_quantity_rules(moq, increment)
     if len(spec.price_tiers) > MAX_TIERS_PER_VARIANT:
         problems.append(Problem(("priceTiers",), f"at most {MAX_TIERS_PER_VARIANT} tiers"))
@@ -569,6 +574,8 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
         if _is_sku_conflict(error):
             return Outcome(problems=[SKU_RACE_PROBLEM])
         raise
+    # _own_product cached the row as it was; the payload must read the product as written.
+    ctx.loaders.product_by_id.clear(row.id)
     return Outcome(key=row.id)
 
 

@@ -80,6 +80,10 @@ def _search_terms(query: ProductQuery) -> tuple[ColumnElement[Any], ColumnElemen
     return func.websearch_to_tsquery("english", query.text), literal(query.text)
 
 
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _category_subtree(category_id: uuid.UUID) -> Select:
     tree = select(Category.id).where(Category.id == category_id).cte(recursive=True)
     tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
@@ -171,7 +175,8 @@ def listing_statement(
         tsquery, text = terms
         matches = [
             Product.search_document.op("@@")(tsquery),
-            Product.name.ilike(text.concat("%")),
+            # A name prefix; the text's own % and _ are literal characters, not wildcards.
+            Product.name.ilike(_escape_like(query.text or "") + "%", escape="\\"),
         ]
         rank: ColumnElement[Any] = func.ts_rank_cd(Product.search_document, tsquery)
         if ctx.services.has_trigram_search:

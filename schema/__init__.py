@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
-from auth.permissions import seller
+from auth.permissions import company_admin, seller
 from db.models import ProductStatus as ProductStatusValue
 from resolvers import catalog as catalog_resolvers
+from resolvers import companies as company_resolvers
 from resolvers import identity as identity_resolvers
 from resolvers.catalog import ProductPrefetch, ProductSpec, TierSpec, VariantSpec
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import from_global_id, key_of
+from resolvers.outcome import Outcome
 from resolvers.pagination import page_request
 from resolvers.product_listing import ProductOrder, ProductQuery
 from schema.catalog import (
@@ -43,7 +47,15 @@ from schema.common import (
     PageInfo,
     user_errors,
 )
-from schema.companies import AuthPayload, Company, LogoutPayload, RegisterInput, User
+from schema.companies import (
+    AuthPayload,
+    Company,
+    CompanyPayload,
+    LogoutPayload,
+    RegisterInput,
+    UpdateCompanyInput,
+    User,
+)
 from schema.selection import any_argument, descend, selects
 
 
@@ -176,7 +188,13 @@ class Query:
             if sort_by
             else (ProductOrder.RELEVANCE if query.text else ProductOrder.NEWEST)
         )
-        page = page_request(first=first, after=after, last=last, before=before, sort=order.value)
+        page = page_request(
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            sort=catalog_resolvers.listing_sort_name(query, order, currency),
+        )
         ctx = info.context
         result = await catalog_resolvers.list_products(ctx, query, order, currency, page)
         graph = await catalog_resolvers.prefetch_products(
@@ -242,9 +260,7 @@ async def _auth_payload(
     )
 
 
-async def _product_payload(
-    info: Info[Context, None], outcome: catalog_resolvers.Outcome
-) -> ProductPayload:
+async def _product_payload(info: Info[Context, None], outcome: Outcome) -> ProductPayload:
     product = None
     if outcome.key is not None:
         row = await catalog_resolvers.product_by_id(info.context, outcome.key)
@@ -290,6 +306,23 @@ class Mutation:
         problems = await identity_resolvers.logout(info.context, refresh_token)
         return LogoutPayload(success=not problems, user_errors=user_errors(problems))
 
+    @strawberry.mutation(
+        description="Rename your company or change its default currency (admins and owners).",
+        extensions=company_admin(),
+    )
+    async def update_company(
+        self, info: Info[Context, None], input: UpdateCompanyInput
+    ) -> CompanyPayload:
+        changes = company_resolvers.CompanyChanges(
+            name=input.name, default_currency=input.default_currency
+        )
+        outcome = await company_resolvers.update_company(info.context, changes)
+        company = None
+        if outcome.key is not None:
+            row = await info.context.loaders.company_by_id.load(outcome.key)
+            company = Company.from_row(row) if row else None
+        return CompanyPayload(company=company, user_errors=user_errors(outcome.problems))
+
     @strawberry.mutation(description="List a new product (sellers).", extensions=seller())
     async def create_product(
         self, info: Info[Context, None], input: CreateProductInput
@@ -334,9 +367,24 @@ def schema_config() -> StrawberryConfig:
     return StrawberryConfig(scalar_map=SCALAR_MAP)
 
 
+class _ParserCache(ParserCache):
+    """ParserCache raises a syntax error from `on_parse`, outside Strawberry's own parse error
+    handling: over HTTP the error skips ErrorPolicy (no code), over WebSocket the operation
+    dies with a bare `complete`. A bad document is left unparsed instead, so Strawberry parses
+    it again itself and answers with the error like any other pre-execution error."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
 def schema_extensions() -> list[Any]:
     """Parse and validation caches: validation dominates a small query's cost."""
-    return [lambda: ParserCache(maxsize=1000), lambda: ValidationCache(maxsize=1000)]
+    return [lambda: _ParserCache(maxsize=1000), lambda: ValidationCache(maxsize=1000)]
 
 
 __all__ = ["SCHEMA_TYPES", "Mutation", "Query", "schema_config", "schema_extensions"]

@@ -88,3 +88,15 @@ class RegisterInput:
     default_currency: CurrencyCode
     is_seller: bool
     is_buyer: bool
+
+
+@strawberry.input(description="Changes to your company's profile; what is left out stays.")
+class UpdateCompanyInput:
+    name: str | None = None
+    default_currency: CurrencyCode | None = None
+
+
+@strawberry.type(description="The result of changing a company's profile.")
+class CompanyPayload:
+    company: Company | None
+    user_errors: list[UserError]

@@ -1,0 +1,265 @@
+"""Catalog-page benchmark.
+
+1. Over HTTP against a running gateway (--url), or one this script starts on a scratch database:
+   requests per second and p50/p99 latency at 1, 10 and 50 concurrent clients.
+2. In-process, on the same database: SQL statements per request, and the time of one
+   catalog-page request beside the time of its SQL statements alone (replayed on one
+   connection). The ratio says how much GraphQL execution adds to the database work.
+
+    .venv/bin/python bench/catalog_page.py [--products 2000] [--first 20] [--seconds 5]
+    .venv/bin/python bench/catalog_page.py --url http://127.0.0.1:8000/graphql
+
+Without --url and --database-url it creates a database on the local PostgreSQL (DATABASE_URL's
+server, else 127.0.0.1:5432), seeds it and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from db.migrate import upgrade_to_head  # noqa: E402
+from db.seed import seed  # noqa: E402
+from server import build_services, create_app  # noqa: E402
+from settings import Settings  # noqa: E402
+
+CATALOG_PAGE = """
+query CatalogPage($first: Int!) {
+  products(first: $first) {
+    edges { node {
+      id name slug
+      seller { name }
+      category { name }
+      variants {
+        sku
+        priceTiers { minQuantity unitPrice { amount currency } }
+        availableQuantity
+      }
+    } }
+  }
+}
+"""
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def load(url: str, first: int, clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+    payload = {"query": CATALOG_PAGE, "variables": {"first": first}}
+
+    async def client_loop(http: httpx.AsyncClient) -> None:
+        nonlocal failures
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = await http.post(url, json=payload)
+            if response.status_code != 200 or "errors" in response.json():
+                failures += 1
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+        await http.post(url, json=payload)  # warm caches and the connection pool
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(http) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "failures": failures,
+    }
+
+
+async def in_process(database_url: str, first: int, rounds: int) -> dict[str, float]:
+    settings = Settings(environment="test", database_url=database_url, redis_url=None)
+    services = build_services(settings)
+    captured: list[tuple[str, Any]] = []
+    capturing = False
+
+    @event.listens_for(services.engine.sync_engine, "before_cursor_execute")
+    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_a: Any) -> None:
+        if capturing:
+            captured.append((statement, parameters))
+
+    app = create_app(settings, services)
+    payload = {"query": CATALOG_PAGE, "variables": {"first": first}}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as http,
+    ):
+        for _ in range(20):  # warm-up: parser/validation caches, prepared statements
+            await http.post("/graphql", json=payload)
+        capturing = True
+        body = (await http.post("/graphql", json=payload)).json()
+        capturing = False
+        assert "errors" not in body, body
+        fields = count_fields(body["data"])
+        request_times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await http.post("/graphql", json=payload)
+            request_times.append(time.perf_counter() - started)
+        sql_times = []
+        async with services.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            for _ in range(rounds):
+                started = time.perf_counter()
+                for statement, parameters in captured:
+                    await driver.fetch(statement, *parameters)
+                sql_times.append(time.perf_counter() - started)
+    await services.engine.dispose()
+    request_ms = statistics.median(request_times) * 1000
+    sql_ms = statistics.median(sql_times) * 1000
+    return {
+        "statements": len(captured),
+        "fields": fields,
+        "request_ms": request_ms,
+        "sql_ms": sql_ms,
+        "ratio": request_ms / sql_ms,
+    }
+
+
+def count_fields(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(1 + count_fields(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(count_fields(v) for v in value)
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_until_ready(url: str, within_seconds: float = 60) -> None:
+    deadline = time.monotonic() + within_seconds
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.25)
+    raise RuntimeError(f"server at {url} did not become ready")
+
+
+async def scratch_database(products: int) -> tuple[str, str]:
+    server = make_url(
+        Settings(database_url=os.environ.get("DATABASE_URL")).database_url
+        or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"gw_bench_{uuid.uuid4().hex[:8]}"
+    admin_url = server.set(database="postgres").render_as_string(hide_password=False)
+    url = server.set(database=name).render_as_string(hide_password=False)
+    admin = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    await upgrade_to_head(url)
+    engine = create_async_engine(url, poolclass=NullPool)
+    started = time.perf_counter()
+    await seed(engine, products=products)
+    print(f"seeded {products} products in {time.perf_counter() - started:.1f} s")
+    await engine.dispose()
+    return url, admin_url
+
+
+async def drop_database(url: str, admin_url: str) -> None:
+    admin = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        name = make_url(url).database
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running gateway's /graphql (skips starting one)")
+    parser.add_argument("--database-url", help="an already seeded database")
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--first", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--clients", default="1,10,50")
+    args = parser.parse_args()
+
+    database_url, admin_url = args.database_url, None
+    if database_url is None and args.url is None:
+        database_url, admin_url = await scratch_database(args.products)
+    server = None
+    try:
+        url = args.url
+        if url is None:
+            port = free_port()
+            server = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "server.py",
+                "serve",
+                "--port",
+                str(port),
+                cwd=ROOT,
+                env={**os.environ, "DATABASE_URL": database_url or "", "REDIS_URL": ""},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await wait_until_ready(f"http://127.0.0.1:{port}/readyz")
+            url = f"http://127.0.0.1:{port}/graphql"
+        print(f"\ncatalog page: products(first: {args.first}) with seller, category, variants,")
+        print("tiers and stock; HTTP against", url)
+        print(
+            f"{'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}"
+        )
+        for clients in (int(c) for c in args.clients.split(",")):
+            row = await load(url, args.first, clients, args.seconds)
+            print(
+                f"{clients:>8} {row['requests']:>9.0f} {row['rps']:>8.1f} "
+                f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['failures']:>7.0f}"
+            )
+    finally:
+        if server is not None:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 30)
+    try:
+        if database_url is not None:
+            figures = await in_process(database_url, args.first, args.rounds)
+            print("\nin-process, one request at a time (median of", args.rounds, "rounds):")
+            print(f"  SQL statements per request: {figures['statements']:.0f}")
+            print(f"  fields in the answer:       {figures['fields']:.0f}")
+            print(f"  GraphQL request:            {figures['request_ms']:.2f} ms")
+            print(f"  its SQL alone:              {figures['sql_ms']:.2f} ms")
+            print(f"  ratio request / SQL:        {figures['ratio']:.2f}")
+    finally:
+        if admin_url is not None and database_url is not None:
+            await drop_database(database_url, admin_url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
