@@ -73,7 +73,7 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class GatewayView(GraphQL[Context, None]):
-    websocket_adapter_class = TextFrameWebSocketAdapter  # type: ignore[assignment]
+    websocket_adapter_class = TextFrameWebSocketAdapter
 
     def __init__(self, schema: Any, services: Services, **options: Any) -> None:
         super().__init__(schema, **options)
