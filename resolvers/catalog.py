@@ -6,7 +6,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -271,8 +271,11 @@ def _check_variant(spec: VariantSpec) -> list[Problem]:
     # Only an absent value defaults to 1: an explicit 0 is refused, not silently replaced.
     moq = 1 if spec.minimum_order_quantity is None else spec.minimum_order_quantity
     increment = 1 if spec.order_increment is None else spec.order_increment
-    problems += check_quantity_rules(moq, increment)
-    if len(spec.price_tiers) > MAX_TIERS_PER_VARIANT:
+    quantity_problems = check_quantity_rules(moq, increment)
+    problems += quantity_problems
+    if quantity_problems:
+        pass  # tiers are measured against the minimum: no use checking them against a bad one
+    elif len(spec.price_tiers) > MAX_TIERS_PER_VARIANT:
         problems.append(Problem(("priceTiers",), f"at most {MAX_TIERS_PER_VARIANT} tiers"))
     else:
         pairs = [(t.min_quantity, t.unit_price) for t in spec.price_tiers]
@@ -318,8 +321,10 @@ async def _category_key(ctx: Context, global_id: str | None) -> uuid.UUID | None
 async def _taken_skus(
     session: AsyncSession, seller_id: uuid.UUID, skus: list[str], product_id: uuid.UUID | None
 ) -> set[str]:
-    statement = select(ProductVariant.sku).where(
-        ProductVariant.seller_id == seller_id, ProductVariant.sku.in_(skus)
+    """The given SKUs (lower-cased) that another product of the seller already uses."""
+    statement = select(func.lower(ProductVariant.sku)).where(
+        ProductVariant.seller_id == seller_id,
+        func.lower(ProductVariant.sku).in_([sku.lower() for sku in skus]),
     )
     if product_id is not None:
         statement = statement.where(ProductVariant.product_id != product_id)
@@ -388,7 +393,7 @@ async def _write_variants(
 ) -> None:
     """Insert new SKUs, update existing ones (their tiers are replaced)."""
     existing = {
-        sku: variant_id
+        sku.lower(): variant_id
         for sku, variant_id in (
             await session.execute(
                 select(ProductVariant.sku, ProductVariant.id).where(
@@ -405,7 +410,8 @@ async def _write_variants(
             "minimum_order_quantity": spec.minimum_order_quantity or 1,
             "order_increment": spec.order_increment or 1,
         }
-        variant_id = existing.get(spec.sku)
+        # SKUs match case-insensitively; an update keeps the spelling first stored.
+        variant_id = existing.get(spec.sku.lower())
         if variant_id is None:
             variant_id = uuid.uuid4()
             await session.execute(
@@ -459,7 +465,7 @@ SKU_RACE_PROBLEM = Problem(
 
 
 def _is_sku_conflict(error: IntegrityError) -> bool:
-    return "uq_product_variants_seller_id_sku" in str(error.orig)
+    return "uq_product_variants_seller_id_lower_sku" in str(error.orig)
 
 
 async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
@@ -505,6 +511,7 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
         if _is_sku_conflict(error):  # a concurrent request took the SKU first
             return Outcome(problems=[SKU_RACE_PROBLEM])
         raise
+    ctx.forget_reads()
     return Outcome(key=product_id)
 
 
@@ -516,7 +523,7 @@ def _sku_taken_problems(variants: list[VariantSpec], taken: set[str]) -> list[Pr
             "DUPLICATE",
         )
         for index, variant in enumerate(variants)
-        if variant.sku in taken
+        if variant.sku.lower() in taken
     ]
 
 
@@ -529,12 +536,37 @@ async def _own_product(ctx: Context, global_id: str) -> Row[Any] | None:
     return row
 
 
+def _keep_stored_quantity_rules(
+    variants: list[VariantSpec], stored: list[Row[Any]]
+) -> list[VariantSpec]:
+    """An update that leaves out a known SKU's quantity rules keeps the stored ones."""
+    by_sku = {row.sku.lower(): row for row in stored}
+    kept = []
+    for variant in variants:
+        row = by_sku.get(variant.sku.lower())
+        if row is not None:
+            variant = replace(
+                variant,
+                minimum_order_quantity=variant.minimum_order_quantity
+                if variant.minimum_order_quantity is not None
+                else row.minimum_order_quantity,
+                order_increment=variant.order_increment
+                if variant.order_increment is not None
+                else row.order_increment,
+            )
+        kept.append(variant)
+    return kept
+
+
 async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Outcome:
     seller_id = ctx.viewer.company_id
     assert seller_id is not None
     row = await _own_product(ctx, global_id)
     if row is None:
         return Outcome(problems=[Problem(("id",), "no such product of yours", "NOT_FOUND")])
+    if spec.variants:
+        stored = await ctx.loaders.variants_by_product_id.load(row.id)
+        spec = replace(spec, variants=_keep_stored_quantity_rules(spec.variants, stored))
     problems = []
     if spec.name is not None:
         problems += _check_text(spec.name, "name", MAX_NAME_LENGTH, required=True)
@@ -574,8 +606,7 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
         if _is_sku_conflict(error):
             return Outcome(problems=[SKU_RACE_PROBLEM])
         raise
-    # _own_product cached the row as it was; the payload must read the product as written.
-    ctx.loaders.product_by_id.clear(row.id)
+    ctx.forget_reads()
     return Outcome(key=row.id)
 
 
@@ -626,4 +657,5 @@ async def set_stock(
             )
         assert warehouse_id is not None
         await _upsert_stock(session, variant.id, warehouse_id, quantity)
+    ctx.forget_reads()
     return Outcome(key=variant.id)

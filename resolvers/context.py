@@ -40,6 +40,11 @@ class Context:
     # The payload of a WebSocket's connection_init (Strawberry sets it).
     connection_params: Any = None
 
+    def forget_reads(self) -> None:
+        """After a write: the loaders' caches may hold rows from before it, so start afresh
+        (a mutation payload must show the object as it is now)."""
+        self.loaders = Loaders(self.services.engine)
+
     @property
     def engine(self) -> AsyncEngine:
         return self.services.engine

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     literal_column,
+    text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -108,7 +109,10 @@ def product_search_document(skus: ColumnElement[Any]) -> ColumnElement[Any]:
 class ProductVariant(Base):
     __tablename__ = "product_variants"
     __table_args__ = (
-        UniqueConstraint("seller_id", "sku"),
+        # SKUs are unique per seller, ignoring case ("abc" and "ABC" are one SKU).
+        Index(
+            "uq_product_variants_seller_id_lower_sku", "seller_id", text("lower(sku)"), unique=True
+        ),
         CheckConstraint("minimum_order_quantity >= 1", name="moq_positive"),
         CheckConstraint("order_increment >= 1", name="increment_positive"),
         CheckConstraint(f"currency {CURRENCY_CHECK}", name="currency_iso"),

@@ -428,8 +428,8 @@ def test_process_errors_logs_the_unexpected_with_the_request_id(caplog):
     assert len(records) == 1
     record = records[0]
     assert record.levelno == logging.ERROR
-    assert record.request_id == "req-77"  # type: ignore[attr-defined]
-    assert record.operation == "Explode"  # type: ignore[attr-defined]
+    assert record.request_id == "req-77"
+    assert record.operation == "Explode"
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
 
 
@@ -470,7 +470,7 @@ async def test_unexpected_exception_is_masked_end_to_end(services, caplog):
     records = [r for r in caplog.records if r.name == "gateway.errors"]
     assert len(records) == 1
     assert records[0].levelno == logging.ERROR
-    assert records[0].request_id == "req-e2e-1"  # type: ignore[attr-defined]
-    assert records[0].operation == "Explode"  # type: ignore[attr-defined]
+    assert records[0].request_id == "req-e2e-1"
+    assert records[0].operation == "Explode"
     assert records[0].exc_info is not None
     assert "secret connection string" in str(records[0].exc_info[1])

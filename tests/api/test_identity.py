@@ -81,8 +81,8 @@ async def row_counts(services: Services) -> dict[str, int]:
     counts = {}
     async with services.sessions() as session:
         for model in (Company, User, Membership, Warehouse, RefreshToken, Product):
-            counts[model.__tablename__] = await session.scalar(
-                select(func.count()).select_from(model)
+            counts[model.__tablename__] = (
+                await session.scalar(select(func.count()).select_from(model)) or 0
             )
     return counts
 
@@ -426,7 +426,7 @@ def _expired(services: Services, token: str) -> str:
 
 
 def _alg_none(services: Services, token: str) -> str:
-    return "Bearer " + jwt.encode(decode_access_token_claims(token), None, algorithm="none")
+    return "Bearer " + jwt.encode(decode_access_token_claims(token), "", algorithm="none")
 
 
 def _alg_none_by_hand(services: Services, token: str) -> str:

@@ -44,15 +44,16 @@ async def connect(
     async with (
         ASGIWebSocketTransport(app=app) as transport,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
-        aconnect_ws(
+    ):
+        session: AsyncWebSocketSession
+        async with aconnect_ws(
             "/graphql",
             http,
             subprotocols=subprotocols,
             headers=headers or {},
             keepalive_ping_interval_seconds=None,
-        ) as ws,
-    ):
-        yield ws
+        ) as session:
+            yield session
 
 
 async def receive(ws: AsyncWebSocketSession, *, skip_keep_alive: bool = True) -> dict[str, Any]:
@@ -390,4 +391,4 @@ async def test_unexpected_exception_is_masked_over_websocket(services, caplog):
     assert "boom" not in str(message)
     records = [r for r in caplog.records if r.name == "gateway.errors"]
     assert len(records) == 1
-    assert records[0].request_id == "ws-req-1"  # type: ignore[attr-defined]
+    assert records[0].request_id == "ws-req-1"

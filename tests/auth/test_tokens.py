@@ -127,7 +127,7 @@ def test_token_for_another_configuration_is_refused(verifier):
 def test_alg_none_is_refused():
     config = hs256()
     claims = claims_of(issue_access_token(config, full_viewer()))
-    token = jwt.encode(claims, None, algorithm="none")
+    token = jwt.encode(claims, "", algorithm="none")
     with pytest.raises(InvalidTokenError):
         decode_access_token(config, token)
 

@@ -283,7 +283,13 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_product_variants")),
-        sa.UniqueConstraint("seller_id", "sku", name=op.f("uq_product_variants_seller_id_sku")),
+    )
+    # SKUs are unique per seller, ignoring case.
+    op.create_index(
+        "uq_product_variants_seller_id_lower_sku",
+        "product_variants",
+        ["seller_id", sa.text("lower(sku)")],
+        unique=True,
     )
     op.create_index(
         op.f("ix_product_variants_product_id"), "product_variants", ["product_id"], unique=False
