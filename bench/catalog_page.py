@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from db.migrate import upgrade_to_head  # noqa: E402
 from db.seed import seed  # noqa: E402
+from db.statement_log import observe_statements  # noqa: E402
 from server import build_services, create_app  # noqa: E402
 from settings import Settings  # noqa: E402
 
@@ -99,10 +100,11 @@ async def in_process(database_url: str, first: int, rounds: int) -> dict[str, fl
     captured: list[tuple[str, Any]] = []
     capturing = False
 
-    @event.listens_for(services.engine.sync_engine, "before_cursor_execute")
-    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_a: Any) -> None:
+    def capture(statement: str, arguments: tuple[Any, ...]) -> None:
         if capturing:
-            captured.append((statement, parameters))
+            captured.append((statement, arguments))
+
+    observe_statements(services.engine, capture)
 
     app = create_app(settings, services)
     payload = {"query": CATALOG_PAGE, "variables": {"first": first}}

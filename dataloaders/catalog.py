@@ -6,16 +6,16 @@ from collections.abc import Hashable
 from decimal import Decimal
 
 from aiodataloader import DataLoader
-from sqlalchemy import BigInteger, Select, func, select
+from sqlalchemy import BigInteger, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dataloaders.batching import (
-    any_of,
-    computed_per_key,
-    fetch_rows,
+    CompiledRead,
+    any_of_keys,
     many_per_key,
     one_per_key,
+    value_per_key,
 )
 from db.models import Category, FxRate, PriceTier, Product, ProductVariant, StockLevel
 from domain.money import FxTable
@@ -51,52 +51,73 @@ CATEGORY_COLUMNS = (
     Category.position,
 )
 
+CATEGORY_BY_ID = CompiledRead(select(*CATEGORY_COLUMNS).where(any_of_keys(Category.id)))
+CATEGORIES_BY_PARENT_ID = CompiledRead(
+    select(*CATEGORY_COLUMNS)
+    .where(any_of_keys(Category.parent_id))
+    .order_by(Category.position, Category.name)
+)
+PRODUCT_BY_ID = CompiledRead(select(*PRODUCT_COLUMNS).where(any_of_keys(Product.id)))
+PRODUCT_BY_SLUG = CompiledRead(select(*PRODUCT_COLUMNS).where(any_of_keys(Product.slug)))
+VARIANT_BY_ID = CompiledRead(select(*VARIANT_COLUMNS).where(any_of_keys(ProductVariant.id)))
+VARIANTS_BY_PRODUCT_ID = CompiledRead(
+    select(*VARIANT_COLUMNS)
+    .where(any_of_keys(ProductVariant.product_id))
+    .order_by(ProductVariant.position, ProductVariant.sku)
+)
+TIERS_BY_VARIANT_ID = CompiledRead(
+    select(
+        PriceTier.variant_id, PriceTier.min_quantity, PriceTier.unit_price_minor, PriceTier.currency
+    )
+    .where(any_of_keys(PriceTier.variant_id))
+    .order_by(PriceTier.min_quantity)
+)
+AVAILABLE_QUANTITY_BY_VARIANT_ID = CompiledRead(
+    select(
+        StockLevel.variant_id,
+        func.sum(StockLevel.on_hand - StockLevel.reserved).cast(BigInteger).label("available"),
+    )
+    .where(any_of_keys(StockLevel.variant_id))
+    .group_by(StockLevel.variant_id)
+)
+LATEST_FX_RATES = CompiledRead(
+    select(FxRate.base, FxRate.quote, FxRate.rate)
+    .where(FxRate.effective_at <= func.now())
+    .ext(distinct_on(FxRate.base, FxRate.quote))
+    .order_by(FxRate.base, FxRate.quote, FxRate.effective_at.desc())
+)
+
 
 def category_by_id(engine: AsyncEngine) -> DataLoader:
-    return one_per_key(engine, select(*CATEGORY_COLUMNS), Category.id)
+    return one_per_key(engine, CATEGORY_BY_ID, "id")
 
 
 def categories_by_parent_id(engine: AsyncEngine) -> DataLoader:
-    statement = select(*CATEGORY_COLUMNS).order_by(Category.position, Category.name)
-    return many_per_key(engine, statement, Category.parent_id)
+    return many_per_key(engine, CATEGORIES_BY_PARENT_ID, "parent_id")
 
 
 def product_by_id(engine: AsyncEngine) -> DataLoader:
-    return one_per_key(engine, select(*PRODUCT_COLUMNS), Product.id)
+    return one_per_key(engine, PRODUCT_BY_ID, "id")
 
 
 def product_by_slug(engine: AsyncEngine) -> DataLoader:
-    return one_per_key(engine, select(*PRODUCT_COLUMNS), Product.slug)
+    return one_per_key(engine, PRODUCT_BY_SLUG, "slug")
 
 
 def variant_by_id(engine: AsyncEngine) -> DataLoader:
-    return one_per_key(engine, select(*VARIANT_COLUMNS), ProductVariant.id)
+    return one_per_key(engine, VARIANT_BY_ID, "id")
 
 
 def variants_by_product_id(engine: AsyncEngine) -> DataLoader:
-    statement = select(*VARIANT_COLUMNS).order_by(ProductVariant.position, ProductVariant.sku)
-    return many_per_key(engine, statement, ProductVariant.product_id)
+    return many_per_key(engine, VARIANTS_BY_PRODUCT_ID, "product_id")
 
 
 def tiers_by_variant_id(engine: AsyncEngine) -> DataLoader:
-    statement = select(
-        PriceTier.variant_id, PriceTier.min_quantity, PriceTier.unit_price_minor, PriceTier.currency
-    ).order_by(PriceTier.min_quantity)
-    return many_per_key(engine, statement, PriceTier.variant_id)
+    return many_per_key(engine, TIERS_BY_VARIANT_ID, "variant_id")
 
 
 def available_quantity_by_variant_id(engine: AsyncEngine) -> DataLoader:
-    def statement(keys: list[Hashable]) -> Select:
-        return (
-            select(
-                StockLevel.variant_id,
-                func.sum(StockLevel.on_hand - StockLevel.reserved).cast(BigInteger),
-            )
-            .where(any_of(StockLevel.variant_id, keys))
-            .group_by(StockLevel.variant_id)
-        )
-
-    return computed_per_key(engine, statement, default=0)
+    return value_per_key(engine, AVAILABLE_QUANTITY_BY_VARIANT_ID, default=0)
 
 
 LATEST = "latest"
@@ -106,13 +127,7 @@ def latest_fx_table(engine: AsyncEngine) -> DataLoader:
     """Key: LATEST (the rates valid now). One table per request, so every price agrees."""
 
     async def batch(keys: list[Hashable]) -> list[FxTable]:
-        statement = (
-            select(FxRate.base, FxRate.quote, FxRate.rate)
-            .where(FxRate.effective_at <= func.now())
-            .ext(distinct_on(FxRate.base, FxRate.quote))
-            .order_by(FxRate.base, FxRate.quote, FxRate.effective_at.desc())
-        )
-        rows = await fetch_rows(engine, statement)
+        rows = await LATEST_FX_RATES.fetch(engine)
         table = FxTable({(row.base, row.quote): Decimal(row.rate) for row in rows})
         return [table for _ in keys]
 

@@ -6,7 +6,7 @@ from aiodataloader import DataLoader
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dataloaders.batching import one_per_key
+from dataloaders.batching import CompiledRead, any_of_keys, one_per_key
 from db.models import Company, Membership, User
 
 COMPANY_COLUMNS = (
@@ -21,15 +21,22 @@ COMPANY_COLUMNS = (
 )
 USER_COLUMNS = (User.id, User.email, User.name, User.is_active, User.created_at)
 
+COMPANY_BY_ID = CompiledRead(select(*COMPANY_COLUMNS).where(any_of_keys(Company.id)))
+USER_BY_ID = CompiledRead(select(*USER_COLUMNS).where(any_of_keys(User.id)))
+MEMBERSHIP_BY_USER_ID = CompiledRead(
+    select(Membership.user_id, Membership.company_id, Membership.role).where(
+        any_of_keys(Membership.user_id)
+    )
+)
+
 
 def company_by_id(engine: AsyncEngine) -> DataLoader:
-    return one_per_key(engine, select(*COMPANY_COLUMNS), Company.id)
+    return one_per_key(engine, COMPANY_BY_ID, "id")
 
 
 def user_by_id(engine: AsyncEngine) -> DataLoader:
-    return one_per_key(engine, select(*USER_COLUMNS), User.id)
+    return one_per_key(engine, USER_BY_ID, "id")
 
 
 def membership_by_user_id(engine: AsyncEngine) -> DataLoader:
-    statement = select(Membership.user_id, Membership.company_id, Membership.role)
-    return one_per_key(engine, statement, Membership.user_id)
+    return one_per_key(engine, MEMBERSHIP_BY_USER_ID, "user_id")

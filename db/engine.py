@@ -26,7 +26,9 @@ def create_engine(url: str, *, pool_size: int = 10, null_pool: bool = False) -> 
     if null_pool:
         options["poolclass"] = NullPool
     else:
-        options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # No pre-ping: it costs a round trip per checkout, and loaders check out per batch.
+        # Connections are recycled instead, and a dead one fails one statement, not all.
+        options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
     return create_async_engine(url, **options)
 
 

@@ -258,7 +258,7 @@ class Product(Node):
             name=row.name,
             slug=row.slug,
             description=row.description,
-            status=row.status,
+            status=ProductStatusValue(row.status),
             created_at=row.created_at,
             updated_at=row.updated_at,
             row=row,

@@ -56,7 +56,7 @@ class User(Node):
             email=user.email,
             name=user.name,
             company=Company.from_row(company) if company else None,
-            member_role=role,
+            member_role=MemberRole(role) if role else None,
         )
 
 

@@ -19,13 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
 from db.migrate import upgrade_to_head
+from db.statement_log import observe_statements
 from resolvers.context import Services
 from server import build_services, create_app
 from settings import Settings
@@ -129,12 +130,12 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 def statement_counter(services: Services) -> StatementCounter:
     counter = StatementCounter()
 
-    @event.listens_for(services.engine.sync_engine, "before_cursor_execute")
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def count(statement: str, _arguments: tuple[Any, ...]) -> None:
         if counter.active:
             counter.count += 1
             counter.statements.append(statement)
 
+    observe_statements(services.engine, count)
     return counter
 
 
