@@ -9,7 +9,7 @@ hops) measured ~0.55 ms a statement here, more than the query itself (~0.7 ms fo
 from __future__ import annotations
 
 from collections import defaultdict, namedtuple
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -50,9 +50,9 @@ class CompiledRead:
         compiled = statement.compile(dialect=_DIALECT)
         self.sql = str(compiled)
         self.parameters = list(compiled.positiontup or [])
-        self.row_type = namedtuple(  # type: ignore[misc]
-            "Row", [column.key for column in statement.selected_columns]
-        )
+        names = [str(column.key) for column in statement.selected_columns]
+        row_type: Any = namedtuple("Row", names)  # type: ignore[misc]
+        self.make_row: Callable[[Iterable[Any]], Any] = row_type._make
 
     async def fetch(self, engine: AsyncEngine, **values: Any) -> list[Any]:
         arguments = tuple(values[name] for name in self.parameters)
@@ -62,7 +62,7 @@ class CompiledRead:
             driver = raw.driver_connection
             assert driver is not None
             records = await driver.fetch(self.sql, *arguments)
-        make = self.row_type._make
+        make = self.make_row
         return [make(record) for record in records]
 
 
