@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 
 class LoginThrottle(Protocol):
@@ -30,26 +34,40 @@ class RedisLoginThrottle:
         self._max_failures = max_failures
         self._window = window_seconds
 
+    # Redis being down must not stop sign-ins (nor turn them into 500s): the throttle fails
+    # open and says so in the log, where an outage is visible anyway.
+
     async def retry_after(self, email: str) -> int | None:
         key = self._prefix + _email_key(email)
-        async with self._redis.pipeline(transaction=True) as pipeline:
-            pipeline.get(key)
-            pipeline.ttl(key)
-            failures, ttl = await pipeline.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipeline:
+                pipeline.get(key)
+                pipeline.ttl(key)
+                failures, ttl = await pipeline.execute()
+        except RedisError:
+            log.warning("login throttle unavailable (Redis); allowing the attempt", exc_info=True)
+            return None
         if failures is not None and int(failures) >= self._max_failures:
             return max(int(ttl), 1)
         return None
 
     async def record_failure(self, email: str) -> None:
         key = self._prefix + _email_key(email)
-        # The window starts at the first failure and is not extended by later ones.
-        async with self._redis.pipeline(transaction=True) as pipeline:
-            pipeline.incr(key)
-            pipeline.expire(key, self._window, nx=True)
-            await pipeline.execute()
+        # The window starts at the first failure and is not extended by later ones (INCR keeps
+        # the TTL that SET ... NX gave the key; works on Redis 6 as well as 7).
+        try:
+            async with self._redis.pipeline(transaction=True) as pipeline:
+                pipeline.set(key, 0, ex=self._window, nx=True)
+                pipeline.incr(key)
+                await pipeline.execute()
+        except RedisError:
+            log.warning("login throttle unavailable (Redis); failure not counted", exc_info=True)
 
     async def reset(self, email: str) -> None:
-        await self._redis.delete(self._prefix + _email_key(email))
+        try:
+            await self._redis.delete(self._prefix + _email_key(email))
+        except RedisError:
+            log.warning("login throttle unavailable (Redis); count not reset", exc_info=True)
 
 
 class InProcessLoginThrottle:

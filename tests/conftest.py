@@ -12,7 +12,8 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
@@ -70,8 +71,40 @@ _EMBEDDED: list[Any] = []
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    server_url = make_url(_postgres_server_url())
+def postgres_server() -> URL:
+    return make_url(_postgres_server_url())
+
+
+@pytest.fixture(scope="session")
+def fresh_database(
+    postgres_server: URL,
+) -> Callable[[], AbstractAsyncContextManager[AsyncEngine]]:
+    """Makes a new migrated database on the test server, dropped when the block ends."""
+
+    @asynccontextmanager
+    async def make() -> AsyncIterator[AsyncEngine]:
+        name = f"gw_scratch_{uuid.uuid4().hex[:12]}"
+        admin_url = postgres_server.set(database="postgres").render_as_string(hide_password=False)
+        url = postgres_server.set(database=name).render_as_string(hide_password=False)
+        admin = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            await upgrade_to_head(url)
+            yield engine
+        finally:
+            await engine.dispose()
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await admin.dispose()
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: URL) -> Iterator[str]:
+    server_url = postgres_server
     name = f"gw_test_{RUN_ID}"
     admin_url = server_url.set(database="postgres").render_as_string(hide_password=False)
     test_url = server_url.set(database=name).render_as_string(hide_password=False)

@@ -6,46 +6,21 @@ Self-contained for now: each database is created fresh on the local PostgreSQL a
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.passwords import verify_password
-from db.migrate import upgrade_to_head
 from db.seed import DEMO_PASSWORD, SeedSummary, is_seeded, seed
 
-SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 PRODUCTS = 300
 
 
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[AsyncEngine]:
-    """A new, migrated database; dropped afterwards."""
-    name = f"seedtest_{uuid.uuid4().hex}"
-    admin = create_async_engine(
-        f"{SERVER_URL}/postgres", poolclass=NullPool, isolation_level="AUTOCOMMIT"
-    )
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_async_engine(f"{SERVER_URL}/{name}", poolclass=NullPool)
-    try:
-        await upgrade_to_head(f"{SERVER_URL}/{name}")
-        yield engine
-    finally:
-        await engine.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 @pytest.fixture(scope="module")
-async def seeded() -> AsyncIterator[tuple[AsyncEngine, SeedSummary]]:
+async def seeded(fresh_database: Any) -> AsyncIterator[tuple[AsyncEngine, SeedSummary]]:
     async with fresh_database() as engine:
         summary = await seed(engine, products=PRODUCTS)
         yield engine, summary
@@ -198,7 +173,7 @@ async def test_currencies_agree_and_follow_the_seller(
 
 
 async def test_same_seed_gives_same_catalogue(
-    seeded: tuple[AsyncEngine, SeedSummary],
+    seeded: tuple[AsyncEngine, SeedSummary], fresh_database: Any
 ) -> None:
     engine, summary = seeded
     query = text(
@@ -217,7 +192,7 @@ async def test_same_seed_gives_same_catalogue(
     assert len(first) == PRODUCTS
 
 
-async def test_different_seed_gives_different_catalogue() -> None:
+async def test_different_seed_gives_different_catalogue(fresh_database: Any) -> None:
     async with fresh_database() as one, fresh_database() as two:
         await seed(one, products=20, seed=1)
         await seed(two, products=20, seed=2)
@@ -233,7 +208,7 @@ async def test_seeding_twice_is_refused(seeded: tuple[AsyncEngine, SeedSummary])
     assert await scalar(engine, "SELECT count(*) FROM products") == PRODUCTS
 
 
-async def test_empty_database_is_not_seeded() -> None:
+async def test_empty_database_is_not_seeded(fresh_database: Any) -> None:
     async with fresh_database() as engine:
         assert not await is_seeded(engine)
 
