@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import socket
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -92,6 +95,55 @@ async def load(url: str, first: int, clients: int, seconds: float) -> dict[str, 
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "failures": failures,
     }
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[%s]]
+"""
+
+
+def parse_wrk_ms(value: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    return float(value)
+
+
+async def load_with_wrk(url: str, first: int, clients: int, seconds: float) -> dict[str, float]:
+    """wrk (C, one thread) leaves the CPU to the server: Python clients would compete for it."""
+    body = json.dumps({"query": CATALOG_PAGE, "variables": {"first": first}})
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % body)
+    process = await asyncio.create_subprocess_exec(
+        "wrk",
+        "-t1",
+        f"-c{clients}",
+        f"-d{int(seconds)}s",
+        "--latency",
+        "-s",
+        script.name,
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output = (await process.communicate())[0].decode()
+    os.unlink(script.name)
+    figures: dict[str, float] = {"failures": 0}
+    for line in output.splitlines():
+        parts = line.split()
+        if line.strip().startswith("50.000%") or (parts and parts[0] == "50%"):
+            figures["p50_ms"] = parse_wrk_ms(parts[1])
+        elif parts and parts[0] in ("99%", "99.000%"):
+            figures["p99_ms"] = parse_wrk_ms(parts[1])
+        elif line.startswith("Requests/sec:"):
+            figures["rps"] = float(parts[1])
+        elif "requests in" in line:
+            figures["requests"] = float(parts[0])
+        elif line.strip().startswith("Non-2xx"):
+            figures["failures"] = float(parts[-1])
+    return figures
 
 
 async def in_process(database_url: str, first: int, rounds: int) -> dict[str, float]:
@@ -211,6 +263,10 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--clients", default="1,10,50")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers to start")
+    parser.add_argument(
+        "--python-client", action="store_true", help="use httpx even when wrk is installed"
+    )
     args = parser.parse_args()
 
     database_url, admin_url = args.database_url, None
@@ -227,6 +283,8 @@ async def main() -> None:
                 "serve",
                 "--port",
                 str(port),
+                "--workers",
+                str(args.workers),
                 cwd=ROOT,
                 env={**os.environ, "DATABASE_URL": database_url or "", "REDIS_URL": ""},
                 stdout=asyncio.subprocess.DEVNULL,
@@ -235,12 +293,15 @@ async def main() -> None:
             await wait_until_ready(f"http://127.0.0.1:{port}/readyz")
             url = f"http://127.0.0.1:{port}/graphql"
         print(f"\ncatalog page: products(first: {args.first}) with seller, category, variants,")
-        print("tiers and stock; HTTP against", url)
+        print(f"tiers and stock; {args.workers} worker(s)")
+        print("HTTP against", url)
         print(
             f"{'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}"
         )
+        measure = load_with_wrk if shutil.which("wrk") and not args.python_client else load
+        print(f"load generator: {'wrk' if measure is load_with_wrk else 'httpx (Python)'}")
         for clients in (int(c) for c in args.clients.split(",")):
-            row = await load(url, args.first, clients, args.seconds)
+            row = await measure(url, args.first, clients, args.seconds)
             print(
                 f"{clients:>8} {row['requests']:>9.0f} {row['rps']:>8.1f} "
                 f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['failures']:>7.0f}"

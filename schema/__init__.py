@@ -45,6 +45,7 @@ from schema.common import (
     Edge,
     Node,
     PageInfo,
+    resolve_attribute,
     user_errors,
 )
 from schema.companies import (
@@ -62,11 +63,11 @@ from schema.selection import any_argument, descend, selects
 def _node_loaders() -> dict[str, Callable[[Info[Context, None], Any], Any]]:
     async def product(info: Info[Context, None], key: Any) -> Product | None:
         row = await catalog_resolvers.product_by_id(info.context, key)
-        return Product.from_row(row) if row else None
+        return Product.from_row(row, info.context) if row else None
 
     async def variant(info: Info[Context, None], key: Any) -> ProductVariant | None:
         row = await catalog_resolvers.variant_by_id(info.context, key)
-        return ProductVariant.from_row(row) if row else None
+        return ProductVariant.from_row(row, info.context) if row else None
 
     async def category(info: Info[Context, None], key: Any) -> Category | None:
         row = await info.context.loaders.category_by_id.load(key)
@@ -200,7 +201,7 @@ class Query:
         graph = await catalog_resolvers.prefetch_products(
             ctx, result.rows, _product_prefetch(info, currency)
         )
-        products = products_from_graph(list(result.rows), graph, currency)
+        products = products_from_graph(list(result.rows), graph, ctx, currency)
         return Connection(
             edges=[Edge(cursor=c, node=p) for c, p in zip(result.cursors, products, strict=True)],
             page_info=PageInfo(
@@ -223,7 +224,7 @@ class Query:
             row = await catalog_resolvers.product_by_id(info.context, key) if key else None
         else:
             row = await catalog_resolvers.product_by_slug(info.context, slug or "")
-        return Product.from_row(row) if row else None
+        return Product.from_row(row, info.context) if row else None
 
 
 def _variant_spec(variant: VariantInput) -> VariantSpec:
@@ -264,7 +265,7 @@ async def _product_payload(info: Info[Context, None], outcome: Outcome) -> Produ
     product = None
     if outcome.key is not None:
         row = await catalog_resolvers.product_by_id(info.context, outcome.key)
-        product = Product.from_row(row) if row else None
+        product = Product.from_row(row, info.context) if row else None
     return ProductPayload(product=product, user_errors=user_errors(outcome.problems))
 
 
@@ -355,7 +356,7 @@ class Mutation:
         variant = None
         if outcome.key is not None:
             row = await catalog_resolvers.variant_by_id(info.context, outcome.key)
-            variant = ProductVariant.from_row(row) if row else None
+            variant = ProductVariant.from_row(row, info.context) if row else None
         return ProductVariantPayload(variant=variant, user_errors=user_errors(outcome.problems))
 
 
@@ -364,7 +365,7 @@ SCHEMA_TYPES: Sequence[type] = (Product, ProductVariant, Category, Company, User
 
 
 def schema_config() -> StrawberryConfig:
-    return StrawberryConfig(scalar_map=SCALAR_MAP)
+    return StrawberryConfig(scalar_map=SCALAR_MAP, default_resolver=resolve_attribute)
 
 
 class _ParserCache(ParserCache):

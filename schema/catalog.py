@@ -11,7 +11,7 @@ import enum
 from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -26,7 +26,7 @@ from resolvers.catalog import ProductGraph, price_in
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import to_global_id
-from schema.common import CurrencyCode, Money, Node, UserError
+from schema.common import CurrencyCode, Deferred, Money, Node, UserError
 from schema.companies import Company
 
 ProductStatus = strawberry.enum(
@@ -124,15 +124,35 @@ class ProductVariant(Node):
     currency: CurrencyCode = strawberry.field(
         description="The currency the seller prices this variant in."
     )
+    product: Product | Deferred[Product] = strawberry.field(
+        # Product is defined below: refer to it lazily.
+        graphql_type=Annotated["Product", strawberry.lazy("schema.catalog")],
+        description="The product this variant belongs to.",
+    )
+    available_quantity: int | Deferred[int] = strawberry.field(
+        graphql_type=int,
+        description="Units that can be ordered now: on hand minus reserved, all warehouses.",
+    )
     row: strawberry.Private[Row[Any]]
-    attached_product: strawberry.Private[Product | None] = None
     attached_tiers: strawberry.Private[list[Tier] | None] = None
-    attached_available: strawberry.Private[int | None] = None
     fx: strawberry.Private[FxTable | None] = None
     display_currency: strawberry.Private[str | None] = None
 
     @classmethod
-    def from_row(cls, row: Row[Any], **attached: Any) -> ProductVariant:
+    def from_row(
+        cls,
+        row: Row[Any],
+        ctx: Context,
+        *,
+        product: Product | None = None,
+        tiers: list[Tier] | None = None,
+        available: int | None = None,
+        fx: FxTable | None = None,
+        display_currency: str | None = None,
+    ) -> ProductVariant:
+        async def load_product() -> Product:
+            return Product.from_row(await ctx.loaders.product_by_id.load(row.product_id), ctx)
+
         return cls(
             id=strawberry.ID(to_global_id("ProductVariant", row.id)),
             sku=row.sku,
@@ -140,16 +160,15 @@ class ProductVariant(Node):
             minimum_order_quantity=row.minimum_order_quantity,
             order_increment=row.order_increment,
             currency=row.currency,
+            product=product if product is not None else Deferred(load_product),
+            available_quantity=available
+            if available is not None
+            else Deferred(lambda: ctx.loaders.available_quantity_by_variant_id.load(row.id)),
             row=row,
-            **attached,
+            attached_tiers=tiers,
+            fx=fx,
+            display_currency=display_currency,
         )
-
-    @strawberry.field(description="The product this variant belongs to.")
-    async def product(self, info: Info[Context, None]) -> Product:
-        if self.attached_product is not None:
-            return self.attached_product
-        row = await info.context.loaders.product_by_id.load(self.row.product_id)
-        return Product.from_row(row)
 
     async def _load_pricing(self, info: Info[Context, None], currency: str | None) -> None:
         if self.attached_tiers is None:
@@ -223,18 +242,6 @@ class ProductVariant(Node):
 
         return load()
 
-    @strawberry.field(
-        description="Units that can be ordered now: on hand minus reserved, all warehouses.",
-        graphql_type=int,
-    )
-    def available_quantity(self, info: Info[Context, None]) -> int | Awaitable[int]:
-        if self.attached_available is not None:
-            return self.attached_available
-        result: Awaitable[int] = info.context.loaders.available_quantity_by_variant_id.load(
-            self.row.id
-        )
-        return result
-
 
 @strawberry.type(description="Something a seller lists, sold through one or more variants.")
 class Product(Node):
@@ -244,16 +251,40 @@ class Product(Node):
     status: ProductStatus  # type: ignore[valid-type]
     created_at: datetime
     updated_at: datetime
+    seller: Company | Deferred[Company] = strawberry.field(
+        graphql_type=Company, description="The company selling this product."
+    )
+    category: Category | Deferred[Category] = strawberry.field(
+        graphql_type=Category, description="The category the product is listed in."
+    )
+    variants: list[ProductVariant] | Deferred[list[ProductVariant]] = strawberry.field(
+        graphql_type=list[ProductVariant], description="The variants, in the seller's order."
+    )
     row: strawberry.Private[Row[Any]]
-    attached_seller: strawberry.Private[Company | None] = None
-    attached_category: strawberry.Private[Category | None] = None
-    attached_variants: strawberry.Private[list[ProductVariant] | None] = None
     fx: strawberry.Private[FxTable | None] = None
     display_currency: strawberry.Private[str | None] = None
 
     @classmethod
-    def from_row(cls, row: Row[Any], **attached: Any) -> Product:
-        return cls(
+    def from_row(
+        cls,
+        row: Row[Any],
+        ctx: Context,
+        *,
+        seller: Company | None = None,
+        category: Category | None = None,
+        fx: FxTable | None = None,
+        display_currency: str | None = None,
+    ) -> Product:
+        """The product with the relations given attached; the others load when selected.
+        Variants are attached afterwards (they point back at the product)."""
+
+        async def load_seller() -> Company:
+            return Company.from_row(await ctx.loaders.company_by_id.load(row.seller_id))
+
+        async def load_category() -> Category:
+            return Category.from_row(await ctx.loaders.category_by_id.load(row.category_id))
+
+        product = cls(
             id=strawberry.ID(to_global_id("Product", row.id)),
             name=row.name,
             slug=row.slug,
@@ -261,53 +292,25 @@ class Product(Node):
             status=ProductStatusValue(row.status),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            seller=seller if seller is not None else Deferred(load_seller),
+            category=category if category is not None else Deferred(load_category),
+            variants=[],
             row=row,
-            **attached,
+            fx=fx,
+            display_currency=display_currency,
         )
 
-    @strawberry.field(description="The company selling this product.", graphql_type=Company)
-    def seller(self, info: Info[Context, None]) -> Company | Awaitable[Company]:
-        if self.attached_seller is not None:
-            return self.attached_seller
-
-        async def load() -> Company:
-            return Company.from_row(
-                await info.context.loaders.company_by_id.load(self.row.seller_id)
-            )
-
-        return load()
-
-    @strawberry.field(description="The category the product is listed in.", graphql_type=Category)
-    def category(self, info: Info[Context, None]) -> Category | Awaitable[Category]:
-        if self.attached_category is not None:
-            return self.attached_category
-
-        async def load() -> Category:
-            return Category.from_row(
-                await info.context.loaders.category_by_id.load(self.row.category_id)
-            )
-
-        return load()
-
-    @strawberry.field(
-        description="The variants, in the seller's order.", graphql_type=list[ProductVariant]
-    )
-    def variants(
-        self, info: Info[Context, None]
-    ) -> list[ProductVariant] | Awaitable[list[ProductVariant]]:
-        if self.attached_variants is not None:
-            return self.attached_variants
-
-        async def load() -> list[ProductVariant]:
-            rows = await info.context.loaders.variants_by_product_id.load(self.row.id)
+        async def load_variants() -> list[ProductVariant]:
+            rows = await ctx.loaders.variants_by_product_id.load(row.id)
             return [
                 ProductVariant.from_row(
-                    row, attached_product=self, display_currency=self.display_currency
+                    variant, ctx, product=product, display_currency=display_currency
                 )
-                for row in rows
+                for variant in rows
             ]
 
-        return load()
+        product.variants = Deferred(load_variants)
+        return product
 
     @strawberry.field(
         description="Lowest and highest unit price over all variants and tiers, in `currency` "
@@ -339,7 +342,7 @@ class Product(Node):
 
 
 def products_from_graph(
-    rows: list[Row[Any]], graph: ProductGraph, display_currency: str | None
+    rows: list[Row[Any]], graph: ProductGraph, ctx: Context, display_currency: str | None
 ) -> list[Product]:
     """Products with every prefetched level attached; one object per seller and category."""
     sellers = {key: Company.from_row(row) for key, row in graph.sellers.items() if row}
@@ -348,21 +351,21 @@ def products_from_graph(
     for row in rows:
         product = Product.from_row(
             row,
-            attached_seller=sellers.get(row.seller_id),
-            attached_category=categories.get(row.category_id),
+            ctx,
+            seller=sellers.get(row.seller_id),
+            category=categories.get(row.category_id),
             fx=graph.fx,
             display_currency=display_currency,
         )
         variant_rows = graph.variants.get(row.id)
         if variant_rows is not None:
-            product.attached_variants = [
+            product.variants = [
                 ProductVariant.from_row(
                     variant,
-                    attached_product=product,
-                    attached_tiers=None if graph.tiers is None else _tiers(graph.tiers[variant.id]),
-                    attached_available=None
-                    if graph.available is None
-                    else graph.available[variant.id],
+                    ctx,
+                    product=product,
+                    tiers=None if graph.tiers is None else _tiers(graph.tiers[variant.id]),
+                    available=None if graph.available is None else graph.available[variant.id],
                     fx=graph.fx,
                     display_currency=display_currency,
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
-from typing import Generic, NewType, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
@@ -47,6 +47,26 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
         parse_value=_parse_country,
     ),
 }
+
+
+T = TypeVar("T")
+
+
+class Deferred(Generic[T]):
+    """A relation not loaded with its object: loaded (through the loaders) only when a query
+    selects it. Objects from a look-ahead list carry the loaded value instead, so the field is
+    a plain attribute and costs no resolver call."""
+
+    __slots__ = ("load",)
+
+    def __init__(self, load: Callable[[], Awaitable[T]]) -> None:
+        self.load = load
+
+
+def resolve_attribute(source: Any, name: str) -> Any:
+    """The schema's default resolver: a plain attribute, or the load of a Deferred one."""
+    value = getattr(source, name)
+    return value.load() if type(value) is Deferred else value
 
 
 @strawberry.type(description='An amount in one currency. amount is a decimal string, "1234.50".')
