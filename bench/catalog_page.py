@@ -30,15 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from db.migrate import upgrade_to_head  # noqa: E402
+from db.databases import create_migrated_database, drop_database  # noqa: E402
 from db.seed import seed  # noqa: E402
 from db.statement_log import observe_statements  # noqa: E402
 from server import build_services, create_app  # noqa: E402
@@ -225,33 +223,19 @@ async def wait_until_ready(url: str, within_seconds: float = 60) -> None:
     raise RuntimeError(f"server at {url} did not become ready")
 
 
-async def scratch_database(products: int) -> tuple[str, str]:
-    server = make_url(
+async def scratch_database(products: int) -> str:
+    """A new seeded database on DATABASE_URL's server (else the local one)."""
+    server = (
         Settings(database_url=os.environ.get("DATABASE_URL")).database_url
         or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
-    name = f"gw_bench_{uuid.uuid4().hex[:8]}"
-    admin_url = server.set(database="postgres").render_as_string(hide_password=False)
-    url = server.set(database=name).render_as_string(hide_password=False)
-    admin = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    await upgrade_to_head(url)
+    url = await create_migrated_database(server, f"gw_bench_{uuid.uuid4().hex[:8]}")
     engine = create_async_engine(url, poolclass=NullPool)
     started = time.perf_counter()
     await seed(engine, products=products)
     print(f"seeded {products} products in {time.perf_counter() - started:.1f} s")
     await engine.dispose()
-    return url, admin_url
-
-
-async def drop_database(url: str, admin_url: str) -> None:
-    admin = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        name = make_url(url).database
-        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    return url
 
 
 async def main() -> None:
@@ -269,9 +253,9 @@ async def main() -> None:
     )
     args = parser.parse_args()
 
-    database_url, admin_url = args.database_url, None
+    database_url, scratch = args.database_url, False
     if database_url is None and args.url is None:
-        database_url, admin_url = await scratch_database(args.products)
+        database_url, scratch = await scratch_database(args.products), True
     server = None
     try:
         url = args.url
@@ -320,8 +304,8 @@ async def main() -> None:
             print(f"  its SQL alone:              {figures['sql_ms']:.2f} ms")
             print(f"  ratio request / SQL:        {figures['ratio']:.2f}")
     finally:
-        if admin_url is not None and database_url is not None:
-            await drop_database(database_url, admin_url)
+        if scratch and database_url is not None:
+            await drop_database(database_url)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
-from db.migrate import upgrade_to_head
+from db.databases import create_migrated_database, drop_database
 from db.statement_log import observe_statements
 from resolvers.context import Services
 from server import build_services, create_app
@@ -71,56 +69,36 @@ _EMBEDDED: list[Any] = []
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> URL:
-    return make_url(_postgres_server_url())
+def postgres_server() -> str:
+    return _postgres_server_url()
 
 
 @pytest.fixture(scope="session")
 def fresh_database(
-    postgres_server: URL,
+    postgres_server: str,
 ) -> Callable[[], AbstractAsyncContextManager[AsyncEngine]]:
     """Makes a new migrated database on the test server, dropped when the block ends."""
 
     @asynccontextmanager
     async def make() -> AsyncIterator[AsyncEngine]:
-        name = f"gw_scratch_{uuid.uuid4().hex[:12]}"
-        admin_url = postgres_server.set(database="postgres").render_as_string(hide_password=False)
-        url = postgres_server.set(database=name).render_as_string(hide_password=False)
-        admin = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = await create_migrated_database(postgres_server, f"gw_scratch_{uuid.uuid4().hex[:12]}")
         engine = create_async_engine(url, poolclass=NullPool)
         try:
-            await upgrade_to_head(url)
             yield engine
         finally:
             await engine.dispose()
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await admin.dispose()
+            await drop_database(url)
 
     return make
 
 
 @pytest.fixture(scope="session")
-def database_url(postgres_server: URL) -> Iterator[str]:
-    server_url = postgres_server
-    name = f"gw_test_{RUN_ID}"
-    admin_url = server_url.set(database="postgres").render_as_string(hide_password=False)
-    test_url = server_url.set(database=name).render_as_string(hide_password=False)
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+def database_url(postgres_server: str) -> Iterator[str]:
+    url = asyncio.run(create_migrated_database(postgres_server, f"gw_test_{RUN_ID}"))
     try:
-        asyncio.run(upgrade_to_head(test_url))
-        yield test_url
+        yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(url))
 
 
 @pytest.fixture(scope="session")
