@@ -37,6 +37,19 @@ def unit_price_for(tiers: Sequence[Tier], quantity: int) -> Money:
     return chosen.unit_price
 
 
+def buyer_unit_price(tiers: Sequence[Tier], contract: Sequence[Tier], quantity: int) -> Money:
+    """What a buyer pays per unit: its contract price list's break for this quantity when the
+    contract has one at or below it, else the variant's volume tier.
+
+    `contract` holds the breaks (ascending) of a price list valid today for this buyer and
+    variant; it is empty when there is none.
+    """
+    applicable = [entry for entry in contract if entry.min_quantity <= quantity]
+    if applicable:
+        return applicable[-1].unit_price
+    return unit_price_for(tiers, quantity)
+
+
 def check_quantity_rules(minimum_order_quantity: int, order_increment: int) -> list[Problem]:
     problems = []
     if not 1 <= minimum_order_quantity <= MAX_QUANTITY:

@@ -5,7 +5,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.money import Money
-from domain.pricing import Tier, check_price_tiers, check_quantity_rules, unit_price_for
+from domain.pricing import (
+    Tier,
+    buyer_unit_price,
+    check_price_tiers,
+    check_quantity_rules,
+    unit_price_for,
+)
 
 TIERS = [Tier(10, Money(1000, "EUR")), Tier(50, Money(900, "EUR")), Tier(200, Money(750, "EUR"))]
 
@@ -76,3 +82,18 @@ def test_quantity_rules_bounds():
     assert check_quantity_rules(1, 1) == []
     assert paths(check_quantity_rules(0, 1)) == {("minimumOrderQuantity",)}
     assert paths(check_quantity_rules(1, 0)) == {("orderIncrement",)}
+
+
+CONTRACT = [Tier(20, Money(850, "EUR")), Tier(100, Money(700, "EUR"))]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "minor"), [(10, 1000), (19, 1000), (20, 850), (99, 850), (100, 700), (500, 700)]
+)
+def test_a_contract_break_applies_from_its_quantity_on_else_the_tiers(quantity, minor):
+    assert buyer_unit_price(TIERS, CONTRACT, quantity).minor == minor
+
+
+@given(st.integers(min_value=1, max_value=10**6))
+def test_without_a_contract_the_buyer_pays_the_volume_tier(quantity):
+    assert buyer_unit_price(TIERS, [], quantity) == unit_price_for(TIERS, quantity)
