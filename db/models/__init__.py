@@ -12,21 +12,42 @@ from db.models.catalog import (
     Warehouse,
 )
 from db.models.companies import Company, Membership, RefreshToken, User
+from db.models.orders import (
+    Cart,
+    CartLine,
+    Checkout,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OutboxEvent,
+    StockReservation,
+)
+from db.models.pricing import PriceList, PriceListEntry
 from domain.identity import MemberRole
 
 __all__ = [
     "Base",
+    "Cart",
+    "CartLine",
     "Category",
+    "Checkout",
     "Company",
     "FxRate",
     "MemberRole",
     "Membership",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "OutboxEvent",
+    "PriceList",
+    "PriceListEntry",
     "PriceTier",
     "Product",
     "ProductStatus",
     "ProductVariant",
     "RefreshToken",
     "StockLevel",
+    "StockReservation",
     "User",
     "Warehouse",
 ]

@@ -115,6 +115,10 @@ class ProductVariant(Base):
         ),
         CheckConstraint("minimum_order_quantity >= 1", name="moq_positive"),
         CheckConstraint("order_increment >= 1", name="increment_positive"),
+        CheckConstraint(
+            "maximum_order_quantity IS NULL OR maximum_order_quantity >= minimum_order_quantity",
+            name="maximum_above_minimum",
+        ),
         CheckConstraint(f"currency {CURRENCY_CHECK}", name="currency_iso"),
         CheckConstraint("length(btrim(sku)) > 0", name="sku_not_blank"),
     )
@@ -132,6 +136,8 @@ class ProductVariant(Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     minimum_order_quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     order_increment: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Optional cap per order line (null: no cap).
+    maximum_order_quantity: Mapped[int | None] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = created_at_column()
 

@@ -389,3 +389,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_categories_parent_id"), table_name="categories")
     op.drop_table("categories")
     # ### end Alembic commands ###
+    sa.Enum(name="product_status").drop(op.get_bind())
+    sa.Enum(name="member_role").drop(op.get_bind())
