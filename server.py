@@ -20,15 +20,16 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
-from strawberry.extensions import AddValidationRules
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.extensions.max_aliases import create_validator as create_alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator
 
 from auth.login_throttle import InProcessLoginThrottle, LoginThrottle, RedisLoginThrottle
 from auth.tokens import TokenConfig
 from db.engine import create_engine, session_factory
 from gateway.errors import ErrorPolicy, GatewaySchema
-from gateway.http import FreshLoadersPerOperation, GatewayView
-from gateway.limits import BodySizeLimit
+from gateway.http import GatewayView, WebSocketOperations
+from gateway.limits import BodySizeLimit, RefuseNulCharacters, reports_too_complex
 from resolvers.context import Services
 from schema import SCHEMA_TYPES, Mutation, Query, schema_config, schema_extensions
 from settings import Settings, SettingsError, get_settings
@@ -39,7 +40,8 @@ log = logging.getLogger("gateway")
 def build_schema(settings: Settings) -> GatewaySchema:
     # One rule class for the schema's life: QueryDepthLimiter makes a new class per instance,
     # and a new class per request would defeat the validation cache, which keys on the rules.
-    depth_rule = create_validator(settings.max_query_depth, should_ignore=None)
+    depth_rule = reports_too_complex(create_validator(settings.max_query_depth, should_ignore=None))
+    alias_rule = reports_too_complex(create_alias_validator(settings.max_aliases))
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
@@ -47,8 +49,10 @@ def build_schema(settings: Settings) -> GatewaySchema:
         config=schema_config(),
         extensions=[
             *schema_extensions(),
-            lambda: AddValidationRules([depth_rule]),
-            FreshLoadersPerOperation,
+            RefuseNulCharacters,
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: AddValidationRules([depth_rule, alias_rule]),
+            WebSocketOperations,
             ErrorPolicy,
         ],
     )
@@ -212,6 +216,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         http="httptools",
         ws="websockets",
         log_level="info",
+        # WebSocket frames obey the same bound as HTTP bodies.
+        ws_max_size=settings.max_body_bytes,
         proxy_headers=True,
     )
 

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     max_query_depth: int = Field(default=12, ge=2)
-    max_page_size: int = 100
+    # Aliases multiply the work of one field; tokens bound the parser's work on a document.
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=5000, ge=100)
     allowed_origins: tuple[str, ...] = ()
 
     db_pool_size: int = Field(default=10, ge=1)

@@ -88,6 +88,7 @@ def decode_access_token(config: TokenConfig, token: str) -> Viewer:
             company_id=uuid.UUID(company) if company else None,
             member_role=MemberRole(member_role) if member_role else None,
             roles=frozenset(CompanyRole(role) for role in claims.get("roles", [])),
+            expires_at=float(claims["exp"]),
         )
     except jwt.ExpiredSignatureError:
         raise InvalidTokenError("the access token has expired") from None

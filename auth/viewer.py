@@ -14,6 +14,8 @@ class Viewer:
     company_id: uuid.UUID | None = None
     member_role: MemberRole | None = None
     roles: frozenset[CompanyRole] = field(default_factory=frozenset)
+    # When the access token behind this viewer expires (Unix time); a WebSocket outlives it.
+    expires_at: float | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -25,10 +27,8 @@ class Viewer:
     def member_role_at_least(self, role: MemberRole) -> bool:
         return self.member_role is not None and self.member_role.at_least(role)
 
-    @property
-    def cache_key(self) -> str:
-        """Identifies the viewer for throttling buckets and logs."""
-        return f"user:{self.user_id}" if self.user_id else "anonymous"
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 ANONYMOUS = Viewer()

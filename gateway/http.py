@@ -7,12 +7,15 @@ negotiates the GraphQL-over-HTTP media type, and answers every refusal as a Grap
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -27,14 +30,25 @@ from strawberry.types.unset import UnsetType
 
 from auth.tokens import InvalidTokenError, decode_access_token
 from auth.viewer import ANONYMOUS, Viewer
-from dataloaders import Loaders
-from resolvers.context import Context, Services
+from gateway.limits import refuse_before_execution
+from schema import Context, Services, new_context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
 def error_body(message: str, code: str) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def request_id(supplied: str | None) -> str:
+    """The client's X-Request-Id when it is a short plain token (it goes into logs and error
+    extensions), else a new one."""
+    if supplied and _REQUEST_ID.match(supplied):
+        return supplied
+    return uuid.uuid4().hex
 
 
 def bearer_token(value: str | None) -> str | None:
@@ -47,14 +61,27 @@ def bearer_token(value: str | None) -> str | None:
     return token.strip()
 
 
-class FreshLoadersPerOperation(SchemaExtension):
-    """A WebSocket keeps one context for its whole life; its operations must not share loader
-    caches (they would serve stale rows), so each operation starts with new loaders."""
+class WebSocketOperations(SchemaExtension):
+    """A WebSocket keeps one context for its whole life. Each operation on it must still be
+    authorized now (the token checked at connection_init may have expired since) and must not
+    read through loader caches filled by earlier operations (they would serve stale rows)."""
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context) and context.is_websocket:
-            context.loaders = Loaders(context.engine)
+            context.forget_reads()
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.viewer.expired(time.time()):
+            refuse_before_execution(
+                self.execution_context,
+                GraphQLError(
+                    "the access token has expired: reconnect with a fresh one",
+                    extensions={"code": "UNAUTHENTICATED"},
+                ),
+            )
         yield
 
 
@@ -126,12 +153,11 @@ class GatewayView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         is_websocket = isinstance(request, WebSocket)
         viewer = ANONYMOUS if is_websocket else request.state.viewer
-        return Context(
-            services=self.services,
-            viewer=viewer,
-            loaders=Loaders(self.services.engine),
-            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-            request=request,
+        return new_context(
+            self.services,
+            viewer,
+            request_id(request.headers.get("x-request-id")),
+            request,
             is_websocket=is_websocket,
         )
 

@@ -1,9 +1,73 @@
-"""Request body size limit, enforced while the body streams in (no Content-Length trust)."""
+"""Request limits: body size (enforced while the body streams in) and input hygiene."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import orjson
+from graphql import GraphQLError, ValidationContext, ValidationRule
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+
+def contains_nul(value: object) -> bool:
+    """Whether a NUL character hides anywhere in a document or a variables value."""
+    if isinstance(value, str):
+        # A GraphQL string literal may also spell it as an escape.
+        return "\x00" in value or "\\u0000" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
+def refuse_before_execution(context: ExecutionContext, error: GraphQLError) -> None:
+    """Answer the operation with `error` instead of running it. Called from `on_validate`
+    (after the validation cache): Strawberry then replies on every transport as it does to a
+    validation error, where an exception raised from a hook would end a WebSocket operation
+    with a bare `complete`."""
+    context.pre_execution_errors = [error, *(context.pre_execution_errors or [])]
+
+
+class RefuseNulCharacters(SchemaExtension):
+    """PostgreSQL cannot store NUL in text and no client has a reason to send one: refuse it
+    up front instead of failing deep in a statement."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if contains_nul(context.query) or contains_nul(context.variables):
+            refuse_before_execution(
+                context,
+                GraphQLError(
+                    "NUL characters (\\u0000) are not accepted",
+                    extensions={"code": "BAD_USER_INPUT"},
+                ),
+            )
+        yield
+
+
+def reports_too_complex(rule: type[ValidationRule]) -> type[ValidationRule]:
+    """The same validation rule, its errors coded QUERY_TOO_COMPLEX (a limit, not a typo)."""
+
+    class TooComplexRule(rule):  # type: ignore[valid-type,misc]
+        # Strawberry's depth and alias rules report straight to the context, from __init__.
+        def __init__(self, context: ValidationContext) -> None:
+            report = context.report_error
+
+            def report_coded(error: GraphQLError) -> None:
+                error.extensions = {**(error.extensions or {}), "code": "QUERY_TOO_COMPLEX"}
+                report(error)
+
+            context.report_error = report_coded  # type: ignore[method-assign]
+            try:
+                super().__init__(context)
+            finally:
+                del context.report_error
+
+    TooComplexRule.__name__ = rule.__name__
+    return TooComplexRule
 
 
 class BodyTooLargeError(Exception):

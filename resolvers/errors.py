@@ -8,8 +8,3 @@ from graphql import GraphQLError
 class BadUserInputError(GraphQLError):
     def __init__(self, message: str, **details: object) -> None:
         super().__init__(message, extensions={"code": "BAD_USER_INPUT", **details})
-
-
-class NotFoundError(GraphQLError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, extensions={"code": "NOT_FOUND"})

@@ -13,12 +13,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from auth.permissions import company_admin, seller
+from auth.viewer import Viewer
+from dataloaders import Loaders
 from db.models import ProductStatus as ProductStatusValue
 from resolvers import catalog as catalog_resolvers
 from resolvers import companies as company_resolvers
 from resolvers import identity as identity_resolvers
 from resolvers.catalog import ProductPrefetch, ProductSpec, TierSpec, VariantSpec
-from resolvers.context import Context
+from resolvers.context import Context, Services
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import from_global_id, key_of
 from resolvers.outcome import Outcome
@@ -364,6 +366,25 @@ class Mutation:
 SCHEMA_TYPES: Sequence[type] = (Product, ProductVariant, Category, Company, User)
 
 
+def new_context(
+    services: Services,
+    viewer: Viewer,
+    request_id: str,
+    request: Any = None,
+    *,
+    is_websocket: bool = False,
+) -> Context:
+    """The context of one request (or one WebSocket connection), with fresh loaders."""
+    return Context(
+        services=services,
+        viewer=viewer,
+        loaders=Loaders(services.engine),
+        request_id=request_id,
+        request=request,
+        is_websocket=is_websocket,
+    )
+
+
 def schema_config() -> StrawberryConfig:
     return StrawberryConfig(scalar_map=SCALAR_MAP, default_resolver=resolve_attribute)
 
@@ -388,4 +409,13 @@ def schema_extensions() -> list[Any]:
     return [lambda: _ParserCache(maxsize=1000), lambda: ValidationCache(maxsize=1000)]
 
 
-__all__ = ["SCHEMA_TYPES", "Mutation", "Query", "schema_config", "schema_extensions"]
+__all__ = [
+    "SCHEMA_TYPES",
+    "Context",
+    "Mutation",
+    "Query",
+    "Services",
+    "new_context",
+    "schema_config",
+    "schema_extensions",
+]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 from domain.geography import is_country
@@ -15,16 +16,19 @@ from domain.money import Money as MoneyValue
 from domain.money import is_currency
 from domain.problems import Problem
 
+# GraphQLError, not ValueError: a code written in the query text is checked during
+# validation, where any other exception would read as a server fault (a 500).
+
 
 def _parse_currency(value: object) -> str:
     if not isinstance(value, str) or not is_currency(value):
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD, JPY)")
+        raise GraphQLError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD, JPY)")
     return value
 
 
 def _parse_country(value: object) -> str:
     if not isinstance(value, str) or not is_country(value):
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)")
+        raise GraphQLError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)")
     return value
 
 
@@ -139,7 +143,6 @@ class UserErrorCode(enum.Enum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     EMAIL_TAKEN = "EMAIL_TAKEN"
     COMPLIANCE_BLOCKED = "COMPLIANCE_BLOCKED"
-    UNSUPPORTED_CURRENCY = "UNSUPPORTED_CURRENCY"
     DUPLICATE = "DUPLICATE"
 
 

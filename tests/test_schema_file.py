@@ -18,4 +18,6 @@ def test_permission_directives_are_printed():
     sdl = SCHEMA_FILE.read_text()
     assert "directive @isAuthenticated on FIELD_DEFINITION" in sdl
     assert "directive @hasRole(role: Role!) on FIELD_DEFINITION" in sdl
+    assert "directive @memberRole(atLeast: MemberRole!) on FIELD_DEFINITION" in sdl
     assert "createProduct(input: CreateProductInput!): ProductPayload! @isAuthenticated " in sdl
+    assert "@isAuthenticated @memberRole(atLeast: ADMIN)" in sdl

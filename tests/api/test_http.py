@@ -177,7 +177,7 @@ async def test_query_deeper_than_the_limit_is_refused_before_execution(
     assert media_type(response) == JSON
     body = response.json()
     assert "data" not in body, body
-    assert error_code(body) == "BAD_USER_INPUT"
+    assert error_code(body) == "QUERY_TOO_COMPLEX"
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
     assert statement_counter.count == 0, statement_counter.statements
     await assert_still_serving(client)
@@ -474,3 +474,72 @@ async def test_unexpected_exception_is_masked_end_to_end(services, caplog):
     assert records[0].operation == "Explode"
     assert records[0].exc_info is not None
     assert "secret connection string" in str(records[0].exc_info[1])
+
+
+# --- aliases, tokens, NUL characters, literal scalars ---------------------------------------------
+
+
+async def test_too_many_aliases_are_refused_before_any_statement(
+    client, settings, statement_counter
+):
+    aliases = " ".join(
+        f"p{i}: products(first: 100) {{ edges {{ node {{ id }} }} }}"
+        for i in range(settings.max_aliases + 1)
+    )
+    statement_counter.reset()
+    try:
+        response = await client.post("/graphql", json={"query": f"{{ {aliases} }}"})
+    finally:
+        statement_counter.active = False
+    body = response.json()
+    assert "data" not in body
+    assert error_code(body) == "QUERY_TOO_COMPLEX"
+    assert f"Allowed: {settings.max_aliases}" in body["errors"][0]["message"]
+    assert statement_counter.count == 0
+    await assert_still_serving(client)
+
+
+async def test_a_document_over_the_token_limit_is_not_parsed_to_the_end(client, settings):
+    document = "{ " + " ".join("__typename" for _ in range(settings.max_tokens)) + " }"
+    response = await client.post("/graphql", json={"query": document})
+    body = response.json()
+    assert "data" not in body
+    assert f"more than {settings.max_tokens} tokens" in body["errors"][0]["message"]
+    await assert_still_serving(client)
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {
+            "query": "query($q: String) { products(first: 1, filter: {query: $q}) { totalCount } }",
+            "variables": {"q": "bolt\x00"},
+        },
+        {"query": '{ products(first: 1, filter: {query: "bolt\\u0000"}) { totalCount } }'},
+        {
+            "query": "mutation($e: String!, $p: String!) "
+            "{ login(email: $e, password: $p) { accessToken } }",
+            "variables": {"e": "a\x00@example.com", "p": "x"},
+        },
+    ],
+    ids=["variable", "literal-escape", "login-email"],
+)
+async def test_nul_characters_are_refused_up_front(client, request_body):
+    response = await client.post("/graphql", json=request_body)
+    body = response.json()
+    assert body.get("data") is None
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert "NUL" in body["errors"][0]["message"]
+    await assert_still_serving(client)
+
+
+@pytest.mark.parametrize("literal", ['"ZZZ"', '"eur"', "5"])
+async def test_an_unknown_currency_written_in_the_query_is_the_clients_mistake(client, literal):
+    response = await client.post(
+        "/graphql",
+        json={"query": f"{{ products(first: 1, currency: {literal}) {{ totalCount }} }}"},
+    )
+    body = response.json()
+    assert "data" not in body
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert "ISO 4217" in body["errors"][0]["message"]

@@ -59,20 +59,27 @@ async def test_statement_count_does_not_grow_with_page_size(
     assert large <= 6, statement_counter.statements
 
 
-async def test_single_product_path_is_batched_too(client, statement_counter, catalog_of_50):
+async def statements_for_nodes(client, counter, seller, count):
     query = """
-    query One($seller: ID!) {
-      a: products(first: 3, filter: {sellerId: $seller}) { edges { node { id } } }
+    query Ids($seller: ID!, $first: Int!) {
+      products(first: $first, filter: {sellerId: $seller}) { edges { node { id } } }
     }
     """
-    body = await gql(client, query, {"seller": catalog_of_50.company_id})
-    ids = [edge["node"]["id"] for edge in body["data"]["a"]["edges"]]
+    body = await gql(client, query, {"seller": seller.company_id, "first": count})
+    ids = [edge["node"]["id"] for edge in body["data"]["products"]["edges"]]
     fields = "seller { name } variants { sku priceTiers { minQuantity } availableQuantity }"
-    many = "\n".join(
+    nodes = "\n".join(
         f'p{i}: node(id: "{pid}") {{ ... on Product {{ {fields} }} }}' for i, pid in enumerate(ids)
     )
-    statement_counter.reset()
-    await gql(client, f"{{ {many} }}")
-    statement_counter.active = False
-    # node loads, then sellers, variants, then tiers and stock: each level one batch.
-    assert statement_counter.count <= 5, statement_counter.statements
+    counter.reset()
+    body = await gql(client, f"{{ {nodes} }}")
+    counter.active = False
+    assert all(len(body["data"][f"p{i}"]["variants"]) == 2 for i in range(count))
+    return counter.count
+
+
+async def test_objects_fetched_by_node_are_batched_too(client, statement_counter, catalog_of_50):
+    few = await statements_for_nodes(client, statement_counter, catalog_of_50, 3)
+    many = await statements_for_nodes(client, statement_counter, catalog_of_50, 30)
+    # node loads, then sellers and variants, then tiers and stock: one batch per level.
+    assert few == many

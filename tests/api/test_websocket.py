@@ -7,10 +7,12 @@ against the same app (and the same pooled engine) the HTTP tests use.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
+from auth.tokens import decode_access_token, issue_access_token
 from gateway.errors import INTERNAL_MESSAGE, ErrorPolicy, GatewaySchema
 from gateway.http import GatewayView
 from server import create_app
@@ -155,6 +158,33 @@ async def test_transport_ws_authenticated_me(app, client, params):
         assert await receive(ws) == {"id": "1", "type": "complete"}
 
 
+async def test_transport_ws_operations_stop_when_the_token_expires(app, client, services):
+    account = await register(client, buyer=True)
+    viewer = decode_access_token(services.tokens, account.token)
+    short_lived = replace(services.tokens, access_ttl_seconds=1)
+    token = issue_access_token(short_lived, viewer)
+    async with connect(app, [TRANSPORT_WS]) as ws:
+        await init(ws, {"Authorization": f"Bearer {token}"})
+        await subscribe(ws, "1", "{ me { id } }")
+        assert (await receive(ws))["payload"]["data"]["me"] == {"id": account.user_id}
+        assert await receive(ws) == {"id": "1", "type": "complete"}
+        await asyncio.sleep(1.2)
+        await subscribe(ws, "2", "{ me { id } }")
+        message = await receive(ws)
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_transport_ws_refuses_nul_characters_with_an_error_message(app):
+    async with connect(app, [TRANSPORT_WS]) as ws:
+        await init(ws)
+        query = "query($q: String) { products(first: 1, filter: {query: $q}) { totalCount } }"
+        await subscribe(ws, "1", query, variables={"q": "bolt\x00"})
+        message = await receive(ws)
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -234,7 +264,7 @@ async def test_transport_ws_depth_limit(app):
         await subscribe(ws, "1", f"{{ categories {{ {selection} }} }}")
         message = await receive(ws)
         assert message["type"] == "error", message
-        assert message["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert message["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
         assert "depth" in message["payload"][0]["message"]
 
 
