@@ -64,7 +64,11 @@ def build_services(settings: Settings, *, null_pool: bool = False) -> Services:
     engine = create_engine(
         settings.database_url, pool_size=settings.db_pool_size, null_pool=null_pool
     )
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = (
+        Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        if settings.redis_url
+        else None
+    )
     throttle: LoginThrottle
     if redis is not None:
         throttle = RedisLoginThrottle(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import jwt
+from jwt.algorithms import get_default_algorithms
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as UnparsableSettingError
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105
 
@@ -34,11 +38,19 @@ class Settings(BaseSettings):
     jwt_issuer: str = "b2b-gateway"
     jwt_audience: str = "b2b-gateway-clients"
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    # How long a sign-in lasts: rotating the refresh token does not extend it.
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
 
-    # Failed logins per email inside the window before login answers THROTTLED.
+    # Sign-in attempts per email inside the window before login answers THROTTLED (each attempt
+    # counts; a successful one clears the count).
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Registrations per client IP inside the window before register answers THROTTLED. The
+    # default suits development and tests (a test run registers hundreds of accounts from one
+    # address); a public deployment should lower it (e.g. 20), keeping in mind that an office
+    # behind one NAT address counts as one client.
+    register_max_per_window: int = Field(default=1000, ge=1)
+    register_window_seconds: int = Field(default=3600, ge=1)
 
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     max_query_depth: int = Field(default=12, ge=2)
@@ -77,6 +89,8 @@ class Settings(BaseSettings):
                 f"JWT_ALGORITHM={self.jwt_algorithm} needs JWT_PRIVATE_KEY_FILE and "
                 "JWT_PUBLIC_KEY_FILE"
             )
+        if asymmetric:
+            self._check_key_files()
         if not asymmetric and len(self.jwt_secret) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters")
         if self.environment == "production":
@@ -85,6 +99,40 @@ class Settings(BaseSettings):
             if self.database_url is None:
                 raise ValueError("production needs DATABASE_URL (no embedded PostgreSQL)")
         return self
+
+    def _check_key_files(self) -> None:
+        # Here rather than at the first sign-in: a missing file or a key of the wrong kind is
+        # one line at start-up. Signing and verifying a probe also catches a public key given
+        # as the private one and two files that are not one pair.
+        algorithm = get_default_algorithms()[self.jwt_algorithm]
+        assert self.jwt_private_key_file and self.jwt_public_key_file
+        private_file, public_file = self.jwt_private_key_file, self.jwt_public_key_file
+        private_pem = _read_key_file("JWT_PRIVATE_KEY_FILE", private_file)
+        public_pem = _read_key_file("JWT_PUBLIC_KEY_FILE", public_file)
+        try:
+            signature = algorithm.sign(b"probe", algorithm.prepare_key(private_pem))
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
+            raise ValueError(
+                f"JWT_PRIVATE_KEY_FILE: {private_file} holds no private key usable with "
+                f"JWT_ALGORITHM={self.jwt_algorithm}"
+            ) from None
+        try:
+            matches = algorithm.verify(b"probe", algorithm.prepare_key(public_pem), signature)
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError):
+            matches = False
+        if not matches:
+            raise ValueError(
+                f"JWT_PUBLIC_KEY_FILE: {public_file} is not the public key of "
+                f"JWT_PRIVATE_KEY_FILE for JWT_ALGORITHM={self.jwt_algorithm}"
+            )
+
+
+def _read_key_file(variable: str, path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "unreadable"
+        raise ValueError(f"{variable}: cannot read {path} ({reason})") from None
 
 
 def load_settings() -> Settings:
@@ -97,6 +145,15 @@ def load_settings() -> Settings:
             for err in exc.errors()
         )
         raise SettingsError(f"invalid settings: {problems}") from None
+    except UnparsableSettingError as exc:
+        # pydantic-settings' own error, raised before validation when a list-valued variable
+        # is not JSON; it names the field as `field "allowed_origins"`.
+        named = re.search(r'field "(\w+)"', str(exc))
+        variable = named.group(1).upper() if named else "settings"
+        raise SettingsError(
+            f"invalid settings: {variable}: could not be parsed; a list is written in JSON, "
+            'e.g. ["https://shop.example"]'
+        ) from None
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,9 +20,31 @@ MAX_PASSWORD_LENGTH = 256
 _DUMMY_HASH = _hasher.hash("timing-equaliser-not-a-password")
 
 
+# Each argon2 run holds ~64 MiB: a burst of sign-ins (or sign-up probes) must queue for these
+# slots rather than exhaust memory or starve the thread pool the rest of the app shares.
+MAX_CONCURRENT_HASHES = 4
+
+# One semaphore per event loop, made on first use: a semaphore belongs to one loop, and there
+# is none at import time (one loop per process when serving; tests may run several).
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+_T = TypeVar("_T")
+
+
+async def _run_argon2(work: Callable[[], _T]) -> _T:
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+    async with slots:
+        # argon2 is deliberately slow (~30-50 ms): keep it off the event loop.
+        return await asyncio.to_thread(work)
+
+
 async def hash_password(password: str) -> str:
-    # argon2 is deliberately slow (~30-50 ms): keep it off the event loop.
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await _run_argon2(lambda: _hasher.hash(password))
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -29,7 +54,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(verify)
+    return await _run_argon2(verify)
 
 
 def password_problem(password: str, email: str) -> str | None:

@@ -23,24 +23,31 @@ class RefreshTokenRejectedError(Exception):
     """Unknown, expired, revoked, or already used (then its whole family is revoked)."""
 
 
-async def issue_refresh_token(
-    session: AsyncSession, user_id: uuid.UUID, ttl_seconds: int, family_id: uuid.UUID | None = None
+async def issue_refresh_token(session: AsyncSession, user_id: uuid.UUID, ttl_seconds: int) -> str:
+    """Start a new family (a sign-in): it lives `ttl_seconds`, however often it is rotated."""
+    return await _add_refresh_token(
+        session, user_id, uuid.uuid4(), datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    )
+
+
+async def _add_refresh_token(
+    session: AsyncSession, user_id: uuid.UUID, family_id: uuid.UUID, expires_at: datetime
 ) -> str:
     token, token_hash = new_refresh_token()
     session.add(
         RefreshToken(
-            user_id=user_id,
-            family_id=family_id or uuid.uuid4(),
-            token_hash=token_hash,
-            expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
+            user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at
         )
     )
     await session.flush()
     return token
 
 
-async def rotate_refresh_token(session: AsyncSession, token: str, ttl_seconds: int) -> Rotation:
-    """Spend `token` and issue its successor in the same family.
+async def rotate_refresh_token(session: AsyncSession, token: str) -> Rotation:
+    """Spend `token` and issue its successor in the same family, expiring when it does.
+
+    The successor inherits the family's expiry, so a session ends a fixed time after sign-in
+    even when it is used every day (a stolen token cannot be kept alive forever).
 
     The row is locked so two concurrent uses of one token cannot both succeed. A token used a
     second time means a copy leaked: the whole family is revoked, and the caller must commit
@@ -58,7 +65,7 @@ async def rotate_refresh_token(session: AsyncSession, token: str, ttl_seconds: i
         await revoke_family(session, row.family_id)
         raise RefreshTokenRejectedError
     row.used_at = now
-    successor = await issue_refresh_token(session, row.user_id, ttl_seconds, row.family_id)
+    successor = await _add_refresh_token(session, row.user_id, row.family_id, row.expires_at)
     return Rotation(row.user_id, successor)
 
 

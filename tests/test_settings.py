@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from settings import DEFAULT_JWT_SECRET, Settings, SettingsError, load_settings
 
@@ -22,6 +24,7 @@ def test_postgres_urls_get_the_asyncpg_driver():
         ("REDIS_URL", "http://localhost:6379", "REDIS_URL"),
         ("JWT_SECRET", "short", "JWT_SECRET"),
         ("ACCESS_TOKEN_TTL_SECONDS", "not-a-number", "ACCESS_TOKEN_TTL_SECONDS"),
+        ("ALLOWED_ORIGINS", "foo", "ALLOWED_ORIGINS"),
     ],
 )
 def test_a_bad_setting_is_one_readable_line(monkeypatch, variable, value, named):
@@ -31,6 +34,106 @@ def test_a_bad_setting_is_one_readable_line(monkeypatch, variable, value, named)
     message = str(raised.value)
     assert "\n" not in message
     assert named in message
+
+
+def _write_key_pair(
+    directory: Path, name: str, private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+) -> tuple[Path, Path]:
+    private_file, public_file = directory / f"{name}.pem", directory / f"{name}.pub.pem"
+    private_file.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public_file.write_bytes(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private_file, public_file
+
+
+def _use_keys(monkeypatch, algorithm: str, private_file: Path, public_file: Path) -> None:
+    monkeypatch.setenv("JWT_ALGORITHM", algorithm)
+    monkeypatch.setenv("JWT_PRIVATE_KEY_FILE", str(private_file))
+    monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(public_file))
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _ec() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def test_matching_key_files_are_accepted(monkeypatch, tmp_path):
+    _use_keys(monkeypatch, "ES256", *_write_key_pair(tmp_path, "ec", _ec()))
+    assert load_settings().jwt_algorithm == "ES256"
+    _use_keys(monkeypatch, "RS256", *_write_key_pair(tmp_path, "rsa", _rsa()))
+    assert load_settings().jwt_algorithm == "RS256"
+
+
+def _missing_private(tmp_path: Path) -> tuple[str, Path, Path]:
+    _, public_file = _write_key_pair(tmp_path, "ec", _ec())
+    return "ES256", tmp_path / "nowhere.pem", public_file
+
+
+def _missing_public(tmp_path: Path) -> tuple[str, Path, Path]:
+    private_file, _ = _write_key_pair(tmp_path, "ec", _ec())
+    return "ES256", private_file, tmp_path / "nowhere.pub.pem"
+
+
+def _rsa_key_with_es256(tmp_path: Path) -> tuple[str, Path, Path]:
+    return "ES256", *_write_key_pair(tmp_path, "rsa", _rsa())
+
+
+def _keys_of_two_pairs(tmp_path: Path) -> tuple[str, Path, Path]:
+    private_file, _ = _write_key_pair(tmp_path, "one", _ec())
+    _, public_file = _write_key_pair(tmp_path, "two", _ec())
+    return "ES256", private_file, public_file
+
+
+def _public_key_as_private(tmp_path: Path) -> tuple[str, Path, Path]:
+    _, public_file = _write_key_pair(tmp_path, "rsa", _rsa())
+    return "RS256", public_file, public_file
+
+
+def _not_a_key(tmp_path: Path) -> tuple[str, Path, Path]:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a key")
+    return "EdDSA", junk, junk
+
+
+@pytest.mark.parametrize(
+    ("make", "named"),
+    [
+        (_missing_private, "JWT_PRIVATE_KEY_FILE"),
+        (_missing_public, "JWT_PUBLIC_KEY_FILE"),
+        (_rsa_key_with_es256, "JWT_PRIVATE_KEY_FILE"),
+        (_keys_of_two_pairs, "JWT_PUBLIC_KEY_FILE"),
+        (_public_key_as_private, "JWT_PRIVATE_KEY_FILE"),
+        (_not_a_key, "JWT_PRIVATE_KEY_FILE"),
+    ],
+    ids=[
+        "missing-private",
+        "missing-public",
+        "rsa-for-es256",
+        "mismatched-pair",
+        "public-as-private",
+        "junk",
+    ],
+)
+def test_unusable_key_files_are_one_readable_line(monkeypatch, tmp_path, make, named):
+    algorithm, private_file, public_file = make(tmp_path)
+    _use_keys(monkeypatch, algorithm, private_file, public_file)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert named in message, message
 
 
 def test_production_refuses_the_default_secret(monkeypatch):

@@ -3,6 +3,7 @@ how the gateway treats bad bearer tokens and permission directives."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -11,13 +12,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from sqlalchemy import func, select
 
-from auth.tokens import decode_access_token, issue_access_token
+from auth.tokens import decode_access_token, hash_refresh_token, issue_access_token
 from db.models import Company, Membership, Product, RefreshToken, User, Warehouse
+from resolvers import identity
 from resolvers.context import Services
+from server import build_services, create_app
 from tests.support import (
     CREATE_PRODUCT,
     PASSWORD,
@@ -229,6 +233,35 @@ async def test_register_refuses_unknown_codes_as_top_level_error(client, service
     assert await row_counts(services) == before
 
 
+async def test_register_is_throttled_per_client(settings, services):
+    # A limit of 2 on a separate app, so the suite's own registrations do not count against it.
+    low = settings.model_copy(
+        update={
+            "register_max_per_window": 2,
+            "redis_key_prefix": f"{settings.redis_key_prefix}reg-{uuid.uuid4().hex[:6]}:",
+        }
+    )
+    app = create_app(low, build_services(low))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        taken = await register(http, buyer=True)
+        before = await row_counts(services)
+        # Probing for an existing email is a registration attempt too.
+        probe = (await gql(http, REGISTER, {"input": registration(email=taken.email)}))["data"]
+        assert codes(probe["register"]) == ["EMAIL_TAKEN"]
+        payload = (await gql(http, REGISTER, {"input": registration()}))["data"]["register"]
+        assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+            (["input", "email"], "THROTTLED")
+        ]
+        assert payload["accessToken"] is None and payload["user"] is None
+        assert await row_counts(services) == before
+        # Malformed input is refused before the throttle and does not use it up.
+        bad = (await gql(http, REGISTER, {"input": registration(email="nope")}))["data"]
+        assert codes(bad["register"]) == ["INVALID"]
+
+
 # --- login ------------------------------------------------------------------------------------
 
 
@@ -258,7 +291,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(client):
 
 async def _throttle_keys(services: Services, settings) -> set[bytes]:
     assert services.redis is not None, "the test settings configure Redis"
-    pattern = settings.redis_key_prefix + "login-failures:*"
+    pattern = settings.redis_key_prefix + "login-attempts:*"
     return {key async for key in services.redis.scan_iter(match=pattern)}
 
 
@@ -310,6 +343,37 @@ async def test_login_throttle_is_reset_by_a_success(client, services, settings):
     ]
 
 
+async def test_parallel_guesses_cannot_outrun_the_throttle(client, settings):
+    assert settings.login_max_failures == 3
+    account = await register(client, buyer=True)
+    payloads = await asyncio.gather(
+        *(login(client, account.email, f"wrong-password-{n}") for n in range(20))
+    )
+    outcomes = [code for payload in payloads for code in codes(payload)]
+    assert len(outcomes) == 20
+    assert outcomes.count("INVALID_CREDENTIALS") <= 3
+    assert outcomes.count("THROTTLED") == 20 - outcomes.count("INVALID_CREDENTIALS")
+
+
+async def test_login_holds_no_database_connection_while_verifying_the_password(
+    client, services, monkeypatch
+):
+    account = await register(client, buyer=True)
+    held: list[int] = []
+    verify = identity.verify_password
+
+    async def observed(password_hash: str | None, password: str) -> bool:
+        held.append(services.engine.pool.checkedout())
+        return await verify(password_hash, password)
+
+    monkeypatch.setattr(identity, "verify_password", observed)
+    assert (await login(client, account.email))["accessToken"]
+    assert codes(await login(client, account.email, "wrong-password-123")) == [
+        "INVALID_CREDENTIALS"
+    ]
+    assert held == [0, 0]
+
+
 async def test_unknown_email_failures_are_throttled_too(client):
     email = new_email()
     for _ in range(3):
@@ -333,6 +397,25 @@ async def test_refresh_rotates_tokens(client):
     second = await refresh(client, first["refreshToken"])
     assert second["userErrors"] == []
     assert second["refreshToken"] not in (first["refreshToken"], account.refresh_token)
+
+
+async def test_refresh_keeps_the_family_expiry(client, services):
+    # A session that is used every day must still end: rotation does not extend it.
+    async def expires_at(token: str) -> Any:
+        async with services.sessions() as session:
+            return await session.scalar(
+                select(RefreshToken.expires_at).where(
+                    RefreshToken.token_hash == hash_refresh_token(token)
+                )
+            )
+
+    account = await register(client, buyer=True)
+    first = await expires_at(account.refresh_token)
+    second = await refresh(client, account.refresh_token)
+    third = await refresh(client, second["refreshToken"])
+    assert first is not None
+    assert await expires_at(second["refreshToken"]) == first
+    assert await expires_at(third["refreshToken"]) == first
 
 
 async def test_refresh_token_reuse_revokes_the_family(client, services):
