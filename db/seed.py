@@ -1247,7 +1247,8 @@ def _search_document_update() -> Update:
         select(
             ProductVariant.product_id,
             func.string_agg(
-                ProductVariant.sku, aggregate_order_by(literal(" "), ProductVariant.position)
+                ProductVariant.sku,
+                aggregate_order_by(literal(" "), ProductVariant.position, ProductVariant.sku),
             ).label("skus"),
         )
         .group_by(ProductVariant.product_id)

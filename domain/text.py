@@ -1,9 +1,13 @@
-"""Slugs for URLs: lower-case ASCII words joined by hyphens."""
+"""Names and slugs: the length limit on names people type, and URL slugs (lower-case ASCII
+words joined by hyphens)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+# Longest name of a person, company, product or variant (the columns are varchar(200)).
+MAX_NAME_LENGTH = 200
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 

@@ -27,12 +27,12 @@ from db.models import (
     StockLevel,
     Warehouse,
 )
-from db.models.catalog import product_search_document
+from db.models.catalog import joined_skus, product_search_document
 from domain.identity import CompanyRole
 from domain.money import FxTable, MissingRateError, Money, is_currency
 from domain.pricing import MAX_QUANTITY, check_price_tiers, check_quantity_rules
 from domain.problems import Problem, nest
-from domain.text import slugify
+from domain.text import MAX_NAME_LENGTH, slugify
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import key_of
@@ -45,12 +45,14 @@ from resolvers.product_listing import (
     fetch_page,
     listing_statement,
 )
+from resolvers.warehouses import ensure_default_warehouse
 
 MAX_CATEGORIES = 1000
 MAX_VARIANTS_PER_PRODUCT = 100
 MAX_TIERS_PER_VARIANT = 20
-MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 20_000
+# With "-" and 10 hex digits of the product's UUID this fits products.slug (varchar 220).
+MAX_SLUG_BASE_LENGTH = 200
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 
@@ -331,42 +333,20 @@ async def _taken_skus(
     return set((await session.scalars(statement)).all())
 
 
-async def _default_warehouse(session: AsyncSession, company_id: uuid.UUID, country: str) -> Any:
-    warehouse_id = await session.scalar(
-        select(Warehouse.id).where(Warehouse.company_id == company_id, Warehouse.is_default)
-    )
-    if warehouse_id is None:
-        warehouse_id = uuid.uuid4()
-        await session.execute(
-            pg_insert(Warehouse)
-            .values(
-                id=warehouse_id,
-                company_id=company_id,
-                name="Main warehouse",
-                country=country,
-                is_default=True,
-            )
-            .on_conflict_do_nothing()
-        )
-        warehouse_id = await session.scalar(
-            select(Warehouse.id).where(Warehouse.company_id == company_id, Warehouse.is_default)
-        )
-    return warehouse_id
+def product_slug(name: str, product_id: uuid.UUID) -> str:
+    """The name's slug plus the start of the product's own UUID, always.
 
-
-async def _unique_slug(session: AsyncSession, name: str) -> str:
-    base = slugify(name, max_length=200)
-    taken = await session.scalar(select(func.count()).where(Product.slug == base))
-    return base if not taken else f"{base}-{uuid.uuid4().hex[:8]}"
+    Derived from the product alone, so it needs no lookup (concurrent creates with one name
+    cannot collide) and tells nothing about other sellers' products, drafts included.
+    """
+    return f"{slugify(name, max_length=MAX_SLUG_BASE_LENGTH)}-{product_id.hex[:10]}"
 
 
 async def refresh_product_derived(session: AsyncSession, product_id: uuid.UUID) -> None:
     """Recompute the denormalised price range and the full-text document of a product."""
     variant_ids = select(ProductVariant.id).where(ProductVariant.product_id == product_id)
     of_product = PriceTier.variant_id.in_(variant_ids)
-    skus = select(func.string_agg(ProductVariant.sku, " ")).where(
-        ProductVariant.product_id == product_id
-    )
+    skus = select(joined_skus()).where(ProductVariant.product_id == product_id)
     document = product_search_document(skus.scalar_subquery())
     await session.execute(
         update(Product)
@@ -464,6 +444,36 @@ SKU_RACE_PROBLEM = Problem(
 )
 
 
+async def _variant_limit_problem(
+    session: AsyncSession, product_id: uuid.UUID, variants: list[VariantSpec]
+) -> Problem | None:
+    """Refuses an upsert that would leave the product with more than the variant limit.
+
+    Updates upsert, so the per-call limit alone would let a product grow without bound. The
+    product row is locked first so concurrent updates count one after the other.
+    """
+    await session.execute(
+        select(Product.id).where(Product.id == product_id).with_for_update(key_share=True)
+    )
+    stored = set(
+        (
+            await session.scalars(
+                select(func.lower(ProductVariant.sku)).where(
+                    ProductVariant.product_id == product_id
+                )
+            )
+        ).all()
+    )
+    added = {variant.sku.lower() for variant in variants} - stored
+    if len(stored) + len(added) <= MAX_VARIANTS_PER_PRODUCT:
+        return None
+    return Problem(
+        ("input", "variants"),
+        f"a product has at most {MAX_VARIANTS_PER_PRODUCT} variants: it has {len(stored)} "
+        f"and this adds {len(added)} new SKUs",
+    )
+
+
 def _is_sku_conflict(error: IntegrityError) -> bool:
     return "uq_product_variants_seller_id_lower_sku" in str(error.orig)
 
@@ -495,7 +505,7 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
                     seller_id=seller_id,
                     category_id=category_id,
                     name=spec.name.strip(),
-                    slug=await _unique_slug(session, spec.name),
+                    slug=product_slug(spec.name, product_id),
                     description=spec.description or "",
                     status=spec.status or ProductStatus.DRAFT,
                     price_currency=currency,
@@ -504,7 +514,7 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
                     price_max_minor=1,
                 )
             )
-            warehouse_id = await _default_warehouse(session, seller_id, company.country)
+            warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
             await _write_variants(session, seller_id, product_id, warehouse_id, spec.variants)
             await refresh_product_derived(session, product_id)
     except IntegrityError as error:
@@ -595,11 +605,14 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
                 taken = await _taken_skus(session, seller_id, skus, row.id)
                 if taken:
                     return Outcome(problems=_sku_taken_problems(spec.variants, taken))
+                too_many = await _variant_limit_problem(session, row.id, spec.variants)
+                if too_many is not None:
+                    return Outcome(problems=[too_many])
             if changes:
                 await session.execute(update(Product).where(Product.id == row.id).values(**changes))
             if spec.variants:
                 company = await ctx.loaders.company_by_id.load(seller_id)
-                warehouse_id = await _default_warehouse(session, seller_id, company.country)
+                warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
                 await _write_variants(session, seller_id, row.id, warehouse_id, spec.variants)
             await refresh_product_derived(session, row.id)
     except IntegrityError as error:
@@ -638,7 +651,7 @@ async def set_stock(
                 )
         else:
             company = await ctx.loaders.company_by_id.load(seller_id)
-            warehouse_id = await _default_warehouse(session, seller_id, company.country)
+            warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
         # Lock the row: a checkout may be reserving from it right now.
         reserved = await session.scalar(
             select(StockLevel.reserved)

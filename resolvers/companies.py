@@ -9,10 +9,9 @@ from sqlalchemy import update
 from db.models import Company
 from domain.money import is_currency
 from domain.problems import Problem
+from domain.text import MAX_NAME_LENGTH
 from resolvers.context import Context
 from resolvers.outcome import Outcome
-
-MAX_NAME_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)

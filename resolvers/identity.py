@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth.login_throttle import LoginThrottle, registration_throttle
 from auth.passwords import hash_password, password_problem, verify_password
 from auth.refresh_tokens import (
     RefreshTokenRejectedError,
@@ -19,12 +20,13 @@ from auth.refresh_tokens import (
 )
 from auth.tokens import issue_access_token
 from auth.viewer import Viewer
-from db.models import Company, Membership, User, Warehouse
+from db.models import Company, Membership, User
 from domain.geography import is_country
 from domain.identity import MemberRole, company_roles
 from domain.money import is_currency
 from domain.problems import Problem
-from resolvers.context import Context
+from resolvers.context import Context, Services
+from resolvers.warehouses import ensure_default_warehouse
 
 # Deliberately loose: the real check is that mail arrives. One @, no spaces, a dot after it.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -52,6 +54,10 @@ class Session:
     access_token: str | None = None
     refresh_token: str | None = None
     problems: list[Problem] = field(default_factory=list)
+
+
+# Wrong password and unknown email read the same, so sign-in does not reveal who has an account.
+WRONG_CREDENTIALS = Problem(("password",), "wrong email or password", "INVALID_CREDENTIALS")
 
 
 def normalize_email(email: str) -> str:
@@ -117,7 +123,8 @@ async def viewer_for_user(session: AsyncSession, user_id: uuid.UUID) -> Viewer |
 
 async def _start_session(ctx: Context, session: AsyncSession, user_id: uuid.UUID) -> Session:
     viewer = await viewer_for_user(session, user_id)
-    assert viewer is not None
+    if viewer is None:  # deactivated between the password check and now
+        return Session(problems=[WRONG_CREDENTIALS])
     refresh = await issue_refresh_token(session, user_id, ctx.settings.refresh_token_ttl_seconds)
     return Session(
         user_id=user_id,
@@ -126,10 +133,40 @@ async def _start_session(ctx: Context, session: AsyncSession, user_id: uuid.UUID
     )
 
 
+def registration_throttle_of(services: Services) -> LoginThrottle:
+    settings = services.settings
+    return registration_throttle(
+        services.redis,
+        settings.redis_key_prefix,
+        settings.register_max_per_window,
+        settings.register_window_seconds,
+    )
+
+
+def _client_address(ctx: Context) -> str:
+    # The peer address; behind a proxy, uvicorn's --proxy-headers makes it the real client's.
+    client = ctx.request.client if ctx.request is not None else None
+    return client.host if client is not None else "unknown"
+
+
 async def register(ctx: Context, data: Registration) -> Session:
     problems = _check_registration(data)
     if problems:
         return Session(problems=problems)
+    # Counted per client before any work: each try costs an argon2 hash, and EMAIL_TAKEN tells
+    # whether an email has an account, so neither may be had in bulk. Malformed input is
+    # refused above, without the throttle, as it costs nothing and reveals nothing.
+    wait = await registration_throttle_of(ctx.services).attempt(_client_address(ctx))
+    if wait is not None:
+        return Session(
+            problems=[
+                Problem(
+                    ("input", "email"),
+                    f"too many registrations from your address; try again in {wait} s",
+                    "THROTTLED",
+                )
+            ]
+        )
     email = normalize_email(data.email)
     password_hash = await hash_password(data.password)
     user_id, company_id = uuid.uuid4(), uuid.uuid4()
@@ -157,14 +194,7 @@ async def register(ctx: Context, data: Registration) -> Session:
                 )
             )
             if data.is_seller:
-                await session.execute(
-                    insert(Warehouse).values(
-                        company_id=company_id,
-                        name="Main warehouse",
-                        country=data.country,
-                        is_default=True,
-                    )
-                )
+                await ensure_default_warehouse(session, company_id, data.country)
             return await _start_session(ctx, session, user_id)
     except IntegrityError as error:
         if "uq_users_email" in str(error.orig):
@@ -179,29 +209,31 @@ async def register(ctx: Context, data: Registration) -> Session:
 async def login(ctx: Context, email: str, password: str) -> Session:
     email = normalize_email(email)
     throttle = ctx.services.login_throttle
-    wait = await throttle.retry_after(email)
+    # Every attempt is counted, atomically, before any password work: parallel guesses cannot
+    # all slip in between a check and the recording of their failures.
+    wait = await throttle.attempt(email)
     if wait is not None:
         return Session(
             problems=[
                 Problem(
                     ("email",),
-                    f"too many failed sign-ins for this email; try again in {wait} s",
+                    f"too many sign-in attempts for this email; try again in {wait} s",
                     "THROTTLED",
                 )
             ]
         )
-    async with ctx.services.sessions() as session, session.begin():
+    # The connection goes back to the pool before argon2 runs (tens of ms, more when queued):
+    # held through it, a burst of sign-ins would drain the pool for everyone.
+    async with ctx.services.sessions() as session:
         row = (
             await session.execute(
                 select(User.id, User.password_hash).where(User.email == email, User.is_active)
             )
         ).first()
-        if not await verify_password(row.password_hash if row else None, password) or row is None:
-            await throttle.record_failure(email)
-            return Session(
-                problems=[Problem(("password",), "wrong email or password", "INVALID_CREDENTIALS")]
-            )
-        await throttle.reset(email)
+    if not await verify_password(row.password_hash if row else None, password) or row is None:
+        return Session(problems=[WRONG_CREDENTIALS])
+    await throttle.succeeded(email)
+    async with ctx.services.sessions() as session, session.begin():
         return await _start_session(ctx, session, row.id)
 
 
@@ -218,9 +250,7 @@ async def refresh(ctx: Context, refresh_token: str) -> Session:
     async with ctx.services.sessions() as session:
         async with session.begin():
             try:
-                rotation = await rotate_refresh_token(
-                    session, refresh_token, ctx.settings.refresh_token_ttl_seconds
-                )
+                rotation = await rotate_refresh_token(session, refresh_token)
             except RefreshTokenRejectedError:
                 rotation = None  # the family revocation, if any, commits with this block
         if rotation is None:

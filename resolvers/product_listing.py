@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,14 @@ from auth.viewer import Viewer
 from dataloaders.batching import fetch_rows
 from dataloaders.catalog import PRODUCT_COLUMNS
 from db.models import Category, Product, ProductStatus, ProductVariant, StockLevel
-from domain.money import FxTable, MissingRateError, Money, currency_exponent
+from domain.money import (
+    FxTable,
+    MissingRateError,
+    Money,
+    currency_exponent,
+    has_at_most_exponent_decimals,
+)
+from domain.pricing import MAX_UNIT_PRICE
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.pagination import PageRequest, encode_cursor
@@ -40,6 +48,8 @@ from resolvers.pagination import PageRequest, encode_cursor
 MAX_QUERY_LENGTH = 200
 # Sorts a price-less (no FX rate) product after every priced one.
 NO_PRICE = Decimal("1e30")
+# Decimal places of a converted price (the sort key's numeric(38, PRICE_SCALE)).
+PRICE_SCALE = 12
 
 
 # (expression, descending): an ORM attribute or a computed column.
@@ -99,7 +109,7 @@ def _price_in(currency: str, fx: FxTable) -> ColumnElement[Any]:
         except MissingRateError:
             continue
         whens.append((Product.price_currency == other, Product.price_min_minor * factor))
-    return case(*whens, else_=None).cast(Numeric(38, 12))
+    return case(*whens, else_=None).cast(Numeric(38, PRICE_SCALE))
 
 
 def _price_bounds(query: ProductQuery, currency: str, fx: FxTable) -> ColumnElement[bool]:
@@ -132,11 +142,21 @@ def _validate(query: ProductQuery, currency: str | None) -> None:
     if query.text is not None and len(query.text) > MAX_QUERY_LENGTH:
         raise BadUserInputError(f"`filter.query` is limited to {MAX_QUERY_LENGTH} characters")
     for name, bound in (("minPrice", query.min_price), ("maxPrice", query.max_price)):
-        if bound is not None:
-            if not bound.is_finite() or bound < 0:
-                raise BadUserInputError(f"`filter.{name}` must be a non-negative amount")
-            if currency is None:
-                raise BadUserInputError(f"`filter.{name}` needs `currency` to say what it is in")
+        if bound is None:
+            continue
+        # Checked before any arithmetic: a huge exponent (1e99999) would overflow the decimal
+        # context or burn CPU in the conversion, and no price is above the tier maximum anyway.
+        if not bound.is_finite() or bound < 0:
+            raise BadUserInputError(f"`filter.{name}` must be a non-negative amount")
+        if currency is None:
+            raise BadUserInputError(f"`filter.{name}` needs `currency` to say what it is in")
+        if bound > MAX_UNIT_PRICE:
+            raise BadUserInputError(f"`filter.{name}` must be at most {MAX_UNIT_PRICE}")
+        if not has_at_most_exponent_decimals(bound, currency):
+            raise BadUserInputError(
+                f"`filter.{name}` has more decimal places than {currency} has "
+                f"({currency_exponent(currency)})"
+            )
 
 
 def listing_statement(
@@ -173,10 +193,12 @@ def listing_statement(
     terms = _search_terms(query)
     if terms is not None:
         tsquery, text = terms
+        prefix = _escape_like(query.text or "") + "%"
         matches = [
             Product.search_document.op("@@")(tsquery),
-            # A name prefix; the text's own % and _ are literal characters, not wildcards.
-            Product.name.ilike(_escape_like(query.text or "") + "%", escape="\\"),
+            # A name prefix, case-insensitive, in the form ix_products_lower_name_pattern
+            # serves (ILIKE has no btree index). The text's % and _ are literal characters.
+            func.lower(Product.name).like(func.lower(prefix), escape="\\"),
         ]
         rank: ColumnElement[Any] = func.ts_rank_cd(Product.search_document, tsquery)
         if ctx.services.has_trigram_search:
@@ -210,19 +232,53 @@ def _cursor_value(value: Any) -> Any:
 
 
 def _parse_cursor_value(template: Any, raw: Any) -> Any:
-    python_type = getattr(template.type, "python_type", None)
+    """A cursor's sort key back as the type of its sort expression, or BAD_USER_INPUT.
+
+    A client can send any JSON in a cursor, so each value is checked against what
+    _cursor_value writes for that key: anything else would reach PostgreSQL as a bad query
+    argument (a 500) or compare against values no real row has.
+    """
+    value = _cursor_key(template, raw)
+    if value is None:
+        raise BadUserInputError("the cursor is malformed")
+    return value
+
+
+def _cursor_key(template: Any, raw: Any) -> Any:
+    """The parsed key, or None when `raw` cannot be one."""
+    column_type = template.type
+    python_type = column_type.python_type
     try:
-        if python_type is datetime:
-            return datetime.fromisoformat(raw)
+        if python_type is float:
+            # JSON numbers (bool is an int in Python, but never a rank).
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                return None
+            number = float(raw)
+            return number if math.isfinite(number) else None
+        if not isinstance(raw, str):
+            return None
+        if python_type is str:
+            # PostgreSQL text cannot hold NUL; a real name also fits its column.
+            length = getattr(column_type, "length", None)
+            too_long = length is not None and len(raw) > length
+            return None if "\x00" in raw or too_long else raw
         if python_type is uuid.UUID:
             return uuid.UUID(raw)
+        if python_type is datetime:
+            # Written from timestamptz, so never naive; in UTC here, as the driver would convert
+            # it (year 1 at +01:00 is out of range, an OverflowError there).
+            moment = datetime.fromisoformat(raw)
+            return moment.astimezone(UTC) if moment.tzinfo is not None else None
         if python_type is Decimal:
-            return Decimal(raw)
-        if python_type is float:
-            return float(raw)
-    except (TypeError, ValueError, ArithmeticError):
-        raise BadUserInputError("the cursor is malformed") from None
-    return raw
+            amount = Decimal(raw)
+            # Written from numeric(38, 12) prices and the -1 / NO_PRICE placeholders.
+            if not amount.is_finite() or abs(amount) > NO_PRICE:
+                return None
+            exponent = amount.as_tuple().exponent
+            return amount if isinstance(exponent, int) and exponent >= -PRICE_SCALE else None
+    except (ValueError, ArithmeticError):
+        return None
+    raise TypeError(f"no cursor parser for a sort key of type {python_type.__name__}")
 
 
 async def fetch_page(

@@ -25,7 +25,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID, aggregate_order_by
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -58,19 +58,32 @@ class Product(Base):
         CheckConstraint(f"price_currency {CURRENCY_CHECK}", name="currency_iso"),
         CheckConstraint("price_min_minor > 0 AND price_max_minor >= price_min_minor", name="price"),
         Index("ix_products_search_document", "search_document", postgresql_using="gin"),
+        # ix_products_lower_name_pattern follows the class (it needs the name column), and
         # ix_products_name_trgm (pg_trgm) is created by the migration where the extension exists.
         # Catalog listings: newest first, by name, and by price within a currency.
         Index("ix_products_status_created_at_id", "status", "created_at", "id"),
         Index("ix_products_status_name_id", "status", "name", "id"),
         Index("ix_products_status_price", "status", "price_currency", "price_min_minor", "id"),
+        # One seller's and one category's listings, newest first. Their leading columns also
+        # serve the foreign keys, so seller_id and category_id need no index of their own.
+        Index(
+            "ix_products_seller_id_status_created_at_id", "seller_id", "status", "created_at", "id"
+        ),
+        Index(
+            "ix_products_category_id_status_created_at_id",
+            "category_id",
+            "status",
+            "created_at",
+            "id",
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     seller_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("companies.id", ondelete="RESTRICT"), index=True
+        UUID(as_uuid=True), ForeignKey("companies.id", ondelete="RESTRICT")
     )
     category_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+        UUID(as_uuid=True), ForeignKey("categories.id", ondelete="RESTRICT")
     )
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     slug: Mapped[str] = mapped_column(String(220), nullable=False, unique=True)
@@ -83,17 +96,28 @@ class Product(Base):
     price_currency: Mapped[str] = mapped_column(String(3), nullable=False)
     price_min_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
     price_max_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    # Full-text document over name, SKUs and description (see db.catalog_search).
+    # Full-text document over name, SKUs and description: built by product_search_document,
+    # written by resolvers.catalog.refresh_product_derived (and the demo seed).
     search_document: Mapped[str | None] = mapped_column(TSVECTOR)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
 
 
+# Search by name prefix (`lower(name) LIKE 'abc%'`): text_pattern_ops makes LIKE indexable
+# whatever the database's collation, with or without pg_trgm.
+Index(
+    "ix_products_lower_name_pattern",
+    func.lower(Product.name).label("lower_name"),
+    postgresql_ops={"lower_name": "text_pattern_ops"},
+)
+
+
 def product_search_document(skus: ColumnElement[Any]) -> ColumnElement[Any]:
     """The full-text document of a product row: name and SKUs weigh A, description B.
 
-    `skus` is an expression for the product's SKUs joined by spaces. One definition for every
-    writer (mutations, the demo seed), so search ranks the same whoever wrote the row.
+    `skus` is an expression for the product's SKUs joined by spaces (joined_skus). One
+    definition for every writer (mutations, the demo seed), so search ranks the same whoever
+    wrote the row.
     """
 
     def weighted(config: str, value: Any, weight: str) -> ColumnElement[Any]:
@@ -103,6 +127,18 @@ def product_search_document(skus: ColumnElement[Any]) -> ColumnElement[Any]:
         weighted("english", Product.name, "A")
         .op("||")(weighted("simple", func.coalesce(skus, ""), "A"))
         .op("||")(weighted("english", Product.description, "B"))
+    )
+
+
+def joined_skus() -> ColumnElement[Any]:
+    """An aggregate of a product's SKUs joined by spaces, in display order (position, then SKU).
+
+    The order is fixed because a tsvector records word positions: the same SKUs in another
+    order give another document.
+    """
+    return func.string_agg(
+        ProductVariant.sku,
+        aggregate_order_by(literal_column("' '"), ProductVariant.position, ProductVariant.sku),
     )
 
 
@@ -127,9 +163,10 @@ class ProductVariant(Base):
     product_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("products.id", ondelete="CASCADE"), index=True
     )
-    # Copied from the product so a SKU can be unique per seller in the database.
+    # Copied from the product so a SKU can be unique per seller in the database. No index of
+    # its own: uq_product_variants_seller_id_lower_sku leads with it.
     seller_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("companies.id", ondelete="RESTRICT"), index=True
+        UUID(as_uuid=True), ForeignKey("companies.id", ondelete="RESTRICT")
     )
     sku: Mapped[str] = mapped_column(String(64), nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -7,17 +7,21 @@ prices in (CHF, GBP, JPY, KWD); ISK never gets a rate, so it has no conversion p
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import random
 import string
 import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Product, ProductVariant
+from db.models import Product, ProductVariant, Warehouse
 from domain.money import currency_exponent
+from domain.text import slugify
 from resolvers.global_ids import key_of, to_global_id
 from tests.support import (
     CREATE_PRODUCT,
@@ -1148,3 +1152,215 @@ async def test_a_bad_minimum_is_reported_once(client, cats, seller):
     data = product_input(cats["root"], variants=[variant_input(moq=0, tiers=[(1, "2.00")])])
     payload = await create_raw(client, seller.token, data)
     assert problems(payload) == [(["input", "variants", "0", "minimumOrderQuantity"], "INVALID")]
+
+
+# --- forged cursors and price bounds ------------------------------------------------------------
+
+
+def forge_cursor(cursor: str, index: int, value: Any) -> str:
+    """A well-formed cursor of the same list whose sort key `index` is replaced by `value`."""
+    payload = orjson.loads(base64.urlsafe_b64decode(cursor))
+    payload[1 + index] = value
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode()
+
+
+NOT_A_SCALAR = [{"a": 1}, [1], None, True]
+NOT_A_STRING = [*NOT_A_SCALAR, 1, 1.5]
+BAD_UUIDS = [*NOT_A_STRING, "not-a-uuid", ""]
+# Per sort: the wrong values for each sort key (the last key is always the product's UUID).
+FORGED_KEYS: dict[str, list[list[Any]]] = {
+    "NEWEST": [
+        [
+            *NOT_A_STRING,
+            "yesterday",
+            "2026-01-01T00:00:00",  # naive
+            "99999-01-01T00:00:00+00:00",
+            "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+            "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
+        ],
+        BAD_UUIDS,
+    ],
+    "NAME": [[*NOT_A_STRING, "nul \x00 inside", "x" * 201], BAD_UUIDS],
+    "PRICE_ASC": [
+        [*NOT_A_STRING, "ten", "NaN", "Infinity", "-Infinity", "1e999999", "1e-999999", "1e40"],
+        BAD_UUIDS,
+    ],
+    "PRICE_DESC": [[*NOT_A_STRING, "sNaN", "1e99999"], BAD_UUIDS],
+    "RELEVANCE": [[*NOT_A_SCALAR, "0.5", "NaN"], BAD_UUIDS],
+}
+
+
+@pytest.mark.parametrize("sort", list(FORGED_KEYS))
+async def test_forged_cursor_values_are_refused(client, cats, seller, sort):
+    term = word()
+    for _ in range(2):
+        await create_product(client, seller.token, cats["root"], name=f"{term} {word()}")
+    variables: dict[str, Any] = {"filter": {"sellerId": seller.company_id}, "sort": sort}
+    if sort.startswith("PRICE"):
+        variables["currency"] = "EUR"
+    if sort == "RELEVANCE":
+        variables["filter"]["query"] = term
+    page = await listing(client, first=1, **variables)
+    genuine = page["pageInfo"]["endCursor"]
+    assert len(ids_of(await listing(client, first=5, after=genuine, **variables))) == 1
+    for index, forged_values in enumerate(FORGED_KEYS[sort]):
+        for value in forged_values:
+            forged = forge_cursor(genuine, index, value)
+            for arguments in ({"first": 5, "after": forged}, {"last": 5, "before": forged}):
+                body = await listing(client, None, True, **arguments, **variables)
+                assert top_codes(body) == ["BAD_USER_INPUT"], (index, value, body)
+                assert body["errors"][0]["message"] == "the cursor is malformed"
+
+
+@pytest.mark.parametrize(
+    ("bound", "currency"),
+    [
+        ("1e30", "EUR"),
+        ("1e999999", "EUR"),
+        ("1e99999", "EUR"),
+        ("1000000000.01", "EUR"),
+        ("NaN", "EUR"),
+        ("Infinity", "EUR"),
+        ("-Infinity", "EUR"),
+        ("10.001", "EUR"),
+        ("1e-99999", "EUR"),
+        ("0.5", "JPY"),
+        ("0.0005", "KWD"),
+    ],
+)
+@pytest.mark.parametrize("name", ["minPrice", "maxPrice"])
+async def test_out_of_range_price_bounds_are_refused(client, seller, bound, currency, name):
+    body = await listing(
+        client,
+        None,
+        True,
+        first=5,
+        currency=currency,
+        filter={name: bound, "sellerId": seller.company_id},
+    )
+    assert top_codes(body) == ["BAD_USER_INPUT"], body
+    assert f"filter.{name}" in body["errors"][0]["message"]
+    assert body["data"] is None
+
+
+async def test_price_bounds_at_the_limits_are_accepted(client, cats, seller):
+    product = await create_product(client, seller.token, cats["root"])
+    mine = {"sellerId": seller.company_id}
+    for currency, low, high in (("EUR", "0", "1000000000"), ("EUR", "10.00", "1E+9")):
+        filters = {**mine, "minPrice": low, "maxPrice": high}
+        assert await listed_ids(client, filter=filters, currency=currency) == [product["id"]]
+
+
+# --- slugs and the variant limit ----------------------------------------------------------------
+
+
+async def test_concurrent_creates_with_one_name_get_distinct_slugs(client, cats, seller):
+    name = f"Popular {word()} widget"
+    bodies = await asyncio.gather(
+        *(
+            gql(
+                client,
+                CREATE_PRODUCT,
+                {"input": product_input(cats["root"], name=name)},
+                token=seller.token,
+            )
+            for _ in range(30)
+        )
+    )
+    payloads = [body["data"]["createProduct"] for body in bodies]
+    assert all(payload["userErrors"] == [] for payload in payloads), payloads
+    slugs = {payload["product"]["slug"] for payload in payloads}
+    assert len(slugs) == 30
+    for payload in payloads:
+        # The slug is derived from the product alone: it says nothing about other products.
+        key = key_of(payload["product"]["id"], "Product")
+        assert key is not None
+        assert payload["product"]["slug"] == f"{slugify(name)}-{key.hex[:10]}"
+
+
+async def test_a_name_taken_by_another_sellers_draft_is_not_revealed(client, cats, seller):
+    name = f"Secret {word()} gadget"
+    other = await register(client, seller=True)
+    await create_product(client, other.token, cats["root"], name=name, status="DRAFT")
+    mine = await create_product(client, seller.token, cats["root"], name=name)
+    alone = await create_product(client, seller.token, cats["root"], name=f"Lonely {word()}")
+    # Same shape whether or not the name was taken before.
+    for product in (mine, alone):
+        key = key_of(product["id"], "Product")
+        assert key is not None
+        assert product["slug"].endswith(f"-{key.hex[:10]}")
+
+
+async def test_updates_cannot_grow_a_product_past_100_variants(client, services, cats, seller):
+    skus = [f"GROW-{uuid.uuid4().hex[:8]}-{i}" for i in range(60)]
+    product = await create_product(
+        client, seller.token, cats["root"], variants=[variant_input(sku) for sku in skus]
+    )
+
+    async def update(variants: list[dict[str, Any]]) -> dict[str, Any]:
+        body = await gql(
+            client,
+            UPDATE,
+            {"id": product["id"], "input": {"variants": variants}},
+            token=seller.token,
+        )
+        payload: dict[str, Any] = body["data"]["updateProduct"]
+        return payload
+
+    payload = await update([variant_input() for _ in range(41)])
+    assert payload["product"] is None
+    assert problems(payload) == [(["input", "variants"], "INVALID")]
+    assert "100" in payload["userErrors"][0]["message"]
+    assert await stored_counts(services, seller) == (1, 60)
+
+    # Known SKUs do not count twice: 1 update + 40 new SKUs fill the product to exactly 100.
+    payload = await update([variant_input(skus[0].lower()), *(variant_input() for _ in range(40))])
+    assert payload["userErrors"] == []
+    assert len(payload["product"]["variants"]) == 100
+    payload = await update([variant_input()])
+    assert problems(payload) == [(["input", "variants"], "INVALID")]
+    payload = await update([variant_input(sku, tiers=[(1, "7.00")]) for sku in skus[:5]])
+    assert payload["userErrors"] == []
+    assert await stored_counts(services, seller) == (1, 100)
+
+
+# --- setStock with a warehouse ----------------------------------------------------------------
+
+SET_STOCK_IN = """
+mutation SetStock($variantId: ID!, $quantity: Int!, $warehouseId: ID) {
+  setStock(variantId: $variantId, quantity: $quantity, warehouseId: $warehouseId) {
+    variant { id availableQuantity }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+async def test_set_stock_in_a_named_warehouse(client, services, cats, seller):
+    product = await create_product(
+        client, seller.token, cats["root"], variants=[variant_input(stock=None)]
+    )
+    variant_id = product["variants"][0]["id"]
+    seller_key = key_of(seller.company_id, "Company")
+    async with services.sessions() as session:
+        default = await session.scalar(
+            select(Warehouse.id).where(Warehouse.company_id == seller_key, Warehouse.is_default)
+        )
+    assert default is not None
+    warehouse_id = to_global_id("Warehouse", default)
+    variables = {"variantId": variant_id, "quantity": 4, "warehouseId": warehouse_id}
+    body = await gql(client, SET_STOCK_IN, variables, token=seller.token)
+    assert body["data"]["setStock"]["variant"]["availableQuantity"] == 4
+    other = await register(client, seller=True)
+    foreign = await create_product(client, other.token, cats["root"])
+    for wrong in ("garbage", to_global_id("Warehouse", uuid.uuid4()), seller.company_id):
+        variables = {"variantId": variant_id, "quantity": 1, "warehouseId": wrong}
+        body = await gql(client, SET_STOCK_IN, variables, token=seller.token)
+        assert problems(body["data"]["setStock"]) == [(["warehouseId"], "NOT_FOUND")]
+    variables = {
+        "variantId": foreign["variants"][0]["id"],
+        "quantity": 1,
+        "warehouseId": warehouse_id,
+    }
+    body = await gql(client, SET_STOCK_IN, variables, token=other.token)
+    assert problems(body["data"]["setStock"]) == [(["warehouseId"], "NOT_FOUND")]

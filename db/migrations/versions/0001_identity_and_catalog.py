@@ -168,7 +168,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
         sa.UniqueConstraint("slug", name=op.f("uq_products_slug")),
     )
-    op.create_index(op.f("ix_products_category_id"), "products", ["category_id"], unique=False)
+    op.create_index(
+        "ix_products_category_id_status_created_at_id",
+        "products",
+        ["category_id", "status", "created_at", "id"],
+        unique=False,
+    )
+    # Name-prefix search; text_pattern_ops makes LIKE 'abc%' indexable in any collation.
+    op.create_index(
+        "ix_products_lower_name_pattern",
+        "products",
+        [sa.text("lower(name) text_pattern_ops")],
+        unique=False,
+    )
     op.create_index(
         "ix_products_search_document",
         "products",
@@ -176,7 +188,12 @@ def upgrade() -> None:
         unique=False,
         postgresql_using="gin",
     )
-    op.create_index(op.f("ix_products_seller_id"), "products", ["seller_id"], unique=False)
+    op.create_index(
+        "ix_products_seller_id_status_created_at_id",
+        "products",
+        ["seller_id", "status", "created_at", "id"],
+        unique=False,
+    )
     op.create_index(
         "ix_products_status_created_at_id", "products", ["status", "created_at", "id"], unique=False
     )
@@ -294,9 +311,6 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_product_variants_product_id"), "product_variants", ["product_id"], unique=False
     )
-    op.create_index(
-        op.f("ix_product_variants_seller_id"), "product_variants", ["seller_id"], unique=False
-    )
     op.create_table(
         "price_tiers",
         sa.Column("variant_id", sa.UUID(), nullable=False),
@@ -348,7 +362,9 @@ def upgrade() -> None:
 
 def create_trigram_index_if_available() -> None:
     """Fuzzy product-name match needs pg_trgm (contrib); the embedded pgserver build lacks it,
-    and search then falls back to full-text and prefix matching (db.catalog_search)."""
+    and search then falls back to the full-text document (db.models.catalog.
+    product_search_document, kept up to date by resolvers.catalog.refresh_product_derived) and
+    to name-prefix matching (ix_products_lower_name_pattern)."""
     available = op.get_bind().scalar(
         sa.text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'")
     )
@@ -362,7 +378,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_stock_levels_warehouse_id"), table_name="stock_levels")
     op.drop_table("stock_levels")
     op.drop_table("price_tiers")
-    op.drop_index(op.f("ix_product_variants_seller_id"), table_name="product_variants")
     op.drop_index(op.f("ix_product_variants_product_id"), table_name="product_variants")
     op.drop_table("product_variants")
     op.drop_index(
@@ -376,10 +391,11 @@ def downgrade() -> None:
     op.drop_index("ix_products_status_price", table_name="products")
     op.drop_index("ix_products_status_name_id", table_name="products")
     op.drop_index("ix_products_status_created_at_id", table_name="products")
-    op.drop_index(op.f("ix_products_seller_id"), table_name="products")
+    op.drop_index("ix_products_seller_id_status_created_at_id", table_name="products")
     op.drop_index("ix_products_search_document", table_name="products", postgresql_using="gin")
     op.execute("DROP INDEX IF EXISTS ix_products_name_trgm")
-    op.drop_index(op.f("ix_products_category_id"), table_name="products")
+    op.drop_index("ix_products_lower_name_pattern", table_name="products")
+    op.drop_index("ix_products_category_id_status_created_at_id", table_name="products")
     op.drop_table("products")
     op.drop_index(op.f("ix_memberships_company_id"), table_name="memberships")
     op.drop_table("memberships")
