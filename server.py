@@ -15,6 +15,7 @@ from pathlib import Path
 import uvicorn
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -25,8 +26,10 @@ from strawberry.extensions.max_aliases import create_validator as create_alias_v
 from strawberry.extensions.query_depth_limiter import create_validator
 
 from auth.login_throttle import InProcessLoginThrottle, LoginThrottle, RedisLoginThrottle
+from auth.passwords import hash_password
 from auth.tokens import TokenConfig
 from db.engine import create_engine, session_factory
+from db.seed import SeedSummary
 from gateway.errors import ErrorPolicy, GatewaySchema
 from gateway.http import GatewayView, WebSocketOperations
 from gateway.limits import BodySizeLimit, RefuseNulCharacters, reports_too_complex
@@ -186,9 +189,15 @@ def _use_embedded_database(settings: Settings) -> Settings:
     return get_settings()
 
 
+async def seed_demo_data(engine: AsyncEngine, products: int) -> SeedSummary:
+    from db.seed import DEMO_PASSWORD, seed
+
+    return await seed(engine, password_hash=await hash_password(DEMO_PASSWORD), products=products)
+
+
 async def _migrate_and_seed(settings: Settings, products: int | None) -> None:
     from db.migrate import upgrade_to_head
-    from db.seed import is_seeded, seed
+    from db.seed import is_seeded
 
     assert settings.database_url is not None
     await upgrade_to_head(settings.database_url)
@@ -197,7 +206,7 @@ async def _migrate_and_seed(settings: Settings, products: int | None) -> None:
     engine = create_engine(settings.database_url, null_pool=True)
     try:
         if not await is_seeded(engine):
-            summary = await seed(engine, products=products)
+            summary = await seed_demo_data(engine, products)
             log.info("seeded demo data: %s", summary)
     finally:
         await engine.dispose()
@@ -227,8 +236,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _seed(args: argparse.Namespace, settings: Settings) -> None:
-    from db.seed import seed
-
     if settings.database_url is None:
         settings = _use_embedded_database(settings)
     assert settings.database_url is not None
@@ -236,7 +243,7 @@ def _seed(args: argparse.Namespace, settings: Settings) -> None:
     async def run() -> None:
         engine = create_engine(settings.database_url or "", null_pool=True)
         try:
-            print(await seed(engine, products=args.products))
+            print(await seed_demo_data(engine, args.products))
         finally:
             await engine.dispose()
 

@@ -37,9 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from db.databases import create_migrated_database, drop_database  # noqa: E402
-from db.seed import seed  # noqa: E402
 from db.statement_log import observe_statements  # noqa: E402
-from server import build_services, create_app  # noqa: E402
+from server import build_services, create_app, seed_demo_data  # noqa: E402
 from settings import Settings  # noqa: E402
 
 CATALOG_PAGE = """
@@ -232,7 +231,7 @@ async def scratch_database(products: int) -> str:
     url = await create_migrated_database(server, f"gw_bench_{uuid.uuid4().hex[:8]}")
     engine = create_async_engine(url, poolclass=NullPool)
     started = time.perf_counter()
-    await seed(engine, products=products)
+    await seed_demo_data(engine, products)
     print(f"seeded {products} products in {time.perf_counter() - started:.1f} s")
     await engine.dispose()
     return url

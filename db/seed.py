@@ -24,7 +24,6 @@ from sqlalchemy import Update, exists, func, insert, literal, select, text, upda
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from auth.passwords import hash_password
 from db.models.catalog import (
     Category,
     FxRate,
@@ -1261,16 +1260,18 @@ def _search_document_update() -> Update:
     )
 
 
-async def seed(engine: AsyncEngine, *, products: int = 600, seed: int = 2026) -> SeedSummary:
+async def seed(
+    engine: AsyncEngine, *, password_hash: str, products: int = 600, seed: int = 2026
+) -> SeedSummary:
     """Fill an empty, migrated database with demo data in one transaction.
 
-    Raises RuntimeError when any company exists already.
+    `password_hash` is the hash of DEMO_PASSWORD every demo user signs in with (the caller
+    hashes it: db/ does not depend on auth/). Raises RuntimeError when any company exists.
     """
     if products < 0:
         raise ValueError("products must not be negative")
     if await is_seeded(engine):
         raise RuntimeError("database already has data; seed only an empty database")
-    password_hash = await hash_password(DEMO_PASSWORD)  # once: argon2 is slow on purpose
     rng = random.Random(seed)
     ids = _Ids(seed)
     now = datetime.now(UTC)

@@ -25,13 +25,13 @@ from domain.geography import is_country
 from domain.identity import MemberRole, company_roles
 from domain.money import is_currency
 from domain.problems import Problem
+from domain.text import MAX_NAME_LENGTH
 from resolvers.context import Context, Services
 from resolvers.warehouses import ensure_default_warehouse
 
 # Deliberately loose: the real check is that mail arrives. One @, no spaces, a dot after it.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 254
-MAX_NAME_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)

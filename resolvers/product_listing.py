@@ -32,7 +32,8 @@ from sqlalchemy.engine import Row
 from auth.viewer import Viewer
 from dataloaders.batching import fetch_rows
 from dataloaders.catalog import PRODUCT_COLUMNS
-from db.models import Category, Product, ProductStatus, ProductVariant, StockLevel
+from db.models import Category, Product, ProductVariant, StockLevel
+from domain.catalog import ProductStatus
 from domain.money import (
     FxTable,
     MissingRateError,

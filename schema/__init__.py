@@ -15,7 +15,7 @@ from strawberry.types import Info
 from auth.permissions import company_admin, seller
 from auth.viewer import Viewer
 from dataloaders import Loaders
-from db.models import ProductStatus as ProductStatusValue
+from domain.catalog import ProductStatus as ProductStatusValue
 from resolvers import catalog as catalog_resolvers
 from resolvers import companies as company_resolvers
 from resolvers import identity as identity_resolvers
@@ -273,7 +273,10 @@ async def _product_payload(info: Info[Context, None], outcome: Outcome) -> Produ
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Open an account: a new user, owner of a new company.")
+    @strawberry.mutation(
+        description="Open an account: a new user, owner of a new company. Registrations from "
+        "one address are limited per hour (THROTTLED)."
+    )
     async def register(self, info: Info[Context, None], input: RegisterInput) -> AuthPayload:
         data = identity_resolvers.Registration(
             email=input.email,
@@ -288,7 +291,8 @@ class Mutation:
         return await _auth_payload(info, await identity_resolvers.register(info.context, data))
 
     @strawberry.mutation(
-        description="Sign in. Repeated failures for one email are throttled (THROTTLED)."
+        description="Sign in. Too many attempts for one email within the window are refused "
+        "(THROTTLED) before any password check; a successful sign-in clears the count."
     )
     async def login(self, info: Info[Context, None], email: str, password: str) -> AuthPayload:
         return await _auth_payload(

@@ -17,7 +17,7 @@ import strawberry
 from sqlalchemy.engine import Row
 from strawberry.types import Info
 
-from db.models import ProductStatus as ProductStatusValue
+from domain.catalog import ProductStatus as ProductStatusValue
 from domain.money import FxTable
 from domain.money import Money as MoneyValue
 from domain.pricing import Tier, unit_price_for

@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
+from auth.passwords import hash_password
 from db.databases import create_migrated_database, drop_database
+from db.seed import DEMO_PASSWORD
 from db.statement_log import observe_statements
 from resolvers.context import Services
 from server import build_services, create_app
@@ -66,6 +68,12 @@ def _redis_url() -> str:
 
 
 _EMBEDDED: list[Any] = []
+
+
+@pytest.fixture(scope="session")
+def demo_password_hash() -> str:
+    """The demo password hashed once per run (argon2 is slow on purpose)."""
+    return asyncio.run(hash_password(DEMO_PASSWORD))
 
 
 @pytest.fixture(scope="session")

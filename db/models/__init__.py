@@ -6,7 +6,6 @@ from db.models.catalog import (
     FxRate,
     PriceTier,
     Product,
-    ProductStatus,
     ProductVariant,
     StockLevel,
     Warehouse,
@@ -23,6 +22,7 @@ from db.models.orders import (
     StockReservation,
 )
 from db.models.pricing import PriceList, PriceListEntry
+from domain.catalog import ProductStatus
 from domain.identity import MemberRole
 
 __all__ = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -30,12 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from db.models.base import COUNTRY_CHECK, CURRENCY_CHECK, Base, created_at_column, uuid_pk
-
-
-class ProductStatus(enum.StrEnum):
-    DRAFT = "DRAFT"
-    ACTIVE = "ACTIVE"
-    ARCHIVED = "ARCHIVED"
+from domain.catalog import ProductStatus
 
 
 class Category(Base):

@@ -25,9 +25,9 @@ PRODUCTS = 3000
 
 
 @pytest.fixture(scope="module")
-async def catalog(fresh_database: Any) -> AsyncIterator[AsyncEngine]:
+async def catalog(demo_password_hash: str, fresh_database: Any) -> AsyncIterator[AsyncEngine]:
     async with fresh_database() as engine:
-        await seed(engine, products=PRODUCTS)
+        await seed(engine, password_hash=demo_password_hash, products=PRODUCTS)
         async with engine.connect() as conn:
             autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.execute(text("VACUUM ANALYZE"))

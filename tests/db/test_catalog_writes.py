@@ -18,9 +18,9 @@ from resolvers.warehouses import ensure_default_warehouse
 
 
 @pytest.fixture(scope="module")
-async def catalog(fresh_database: Any) -> AsyncIterator[AsyncEngine]:
+async def catalog(demo_password_hash: str, fresh_database: Any) -> AsyncIterator[AsyncEngine]:
     async with fresh_database() as engine:
-        await seed(engine, products=20)
+        await seed(engine, password_hash=demo_password_hash, products=20)
         yield engine
 
 

@@ -20,9 +20,11 @@ PRODUCTS = 300
 
 
 @pytest.fixture(scope="module")
-async def seeded(fresh_database: Any) -> AsyncIterator[tuple[AsyncEngine, SeedSummary]]:
+async def seeded(
+    demo_password_hash: str, fresh_database: Any
+) -> AsyncIterator[tuple[AsyncEngine, SeedSummary]]:
     async with fresh_database() as engine:
-        summary = await seed(engine, products=PRODUCTS)
+        summary = await seed(engine, password_hash=demo_password_hash, products=PRODUCTS)
         yield engine, summary
 
 
@@ -173,7 +175,7 @@ async def test_currencies_agree_and_follow_the_seller(
 
 
 async def test_same_seed_gives_same_catalogue(
-    seeded: tuple[AsyncEngine, SeedSummary], fresh_database: Any
+    demo_password_hash: str, seeded: tuple[AsyncEngine, SeedSummary], fresh_database: Any
 ) -> None:
     engine, summary = seeded
     query = text(
@@ -184,7 +186,7 @@ async def test_same_seed_gives_same_catalogue(
     async with engine.connect() as conn:
         first = (await conn.execute(query)).all()
     async with fresh_database() as other:
-        again = await seed(other, products=PRODUCTS)
+        again = await seed(other, password_hash=demo_password_hash, products=PRODUCTS)
         async with other.connect() as conn:
             second = (await conn.execute(query)).all()
     assert again == summary
@@ -192,19 +194,23 @@ async def test_same_seed_gives_same_catalogue(
     assert len(first) == PRODUCTS
 
 
-async def test_different_seed_gives_different_catalogue(fresh_database: Any) -> None:
+async def test_different_seed_gives_different_catalogue(
+    demo_password_hash: str, fresh_database: Any
+) -> None:
     async with fresh_database() as one, fresh_database() as two:
-        await seed(one, products=20, seed=1)
-        await seed(two, products=20, seed=2)
+        await seed(one, password_hash=demo_password_hash, products=20, seed=1)
+        await seed(two, password_hash=demo_password_hash, products=20, seed=2)
         query = "SELECT array_agg(name ORDER BY slug) FROM products"
         assert await scalar(one, query) != await scalar(two, query)
 
 
-async def test_seeding_twice_is_refused(seeded: tuple[AsyncEngine, SeedSummary]) -> None:
+async def test_seeding_twice_is_refused(
+    demo_password_hash: str, seeded: tuple[AsyncEngine, SeedSummary]
+) -> None:
     engine, _ = seeded
     assert await is_seeded(engine)
     with pytest.raises(RuntimeError, match="already has data"):
-        await seed(engine, products=5)
+        await seed(engine, password_hash=demo_password_hash, products=5)
     assert await scalar(engine, "SELECT count(*) FROM products") == PRODUCTS
 
 
