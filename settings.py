@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=5000, ge=100)
     allowed_origins: tuple[str, ...] = ()
 
-    db_pool_size: int = Field(default=10, ge=1)
+    # Per worker, plus as many again in overflow. Loaders check out a connection per batch and
+    # sibling batches run at once, so a request may hold up to three: size for concurrency.
+    db_pool_size: int = Field(default=20, ge=1)
 
     @field_validator("database_url")
     @classmethod
