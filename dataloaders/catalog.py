@@ -42,6 +42,7 @@ VARIANT_COLUMNS = (
     ProductVariant.currency,
     ProductVariant.minimum_order_quantity,
     ProductVariant.order_increment,
+    ProductVariant.maximum_order_quantity,
 )
 CATEGORY_COLUMNS = (
     Category.id,

@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from auth.permissions import company_admin, seller
@@ -26,6 +27,7 @@ from resolvers.global_ids import from_global_id, key_of
 from resolvers.outcome import Outcome
 from resolvers.pagination import page_request
 from resolvers.product_listing import ProductOrder, ProductQuery
+from schema.cart import CartMutation, CartQuery
 from schema.catalog import (
     Category,
     CreateProductInput,
@@ -148,7 +150,7 @@ def _product_query(filter: ProductFilter | None) -> ProductQuery:
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
     @strawberry.field(
         description="Any object by its global ID; null when it does not exist "
         "or the viewer may not see it."
@@ -272,7 +274,7 @@ async def _product_payload(info: Info[Context, None], outcome: Outcome) -> Produ
 
 
 @strawberry.type
-class Mutation:
+class CoreMutation:
     @strawberry.mutation(
         description="Open an account: a new user, owner of a new company. Registrations from "
         "one address are limited per hour (THROTTLED)."
@@ -365,6 +367,10 @@ class Mutation:
             variant = ProductVariant.from_row(row, info.context) if row else None
         return ProductVariantPayload(variant=variant, user_errors=user_errors(outcome.problems))
 
+
+# Each domain module contributes its part of the root types.
+Query = merge_types("Query", (CoreQuery, CartQuery))
+Mutation = merge_types("Mutation", (CoreMutation, CartMutation))
 
 # Types reachable only through the Node interface still belong in the schema.
 SCHEMA_TYPES: Sequence[type] = (Product, ProductVariant, Category, Company, User)

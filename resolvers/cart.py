@@ -1,0 +1,203 @@
+"""The buyer's cart: one per user and company, lines of any sellers, priced live."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Cart, CartLine
+from domain.catalog import ProductStatus
+from domain.money import Money
+from domain.problems import Problem
+from domain.quantities import QuantityRules
+from resolvers import pricing
+from resolvers.context import Context
+from resolvers.global_ids import key_of
+from resolvers.outcome import Outcome
+
+MAX_CART_LINES = 100
+# A cart's id follows from its owner, so an empty cart has an id before it has a row.
+_CART_NAMESPACE = uuid.UUID("ca57ca57-0000-4000-8000-b2bca7000001")
+
+
+def cart_id_for(user_id: uuid.UUID, company_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(_CART_NAMESPACE, f"{user_id}:{company_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    id: uuid.UUID
+    variant: Row[Any]
+    quantity: int
+    unit_price: Money
+
+    @property
+    def line_total(self) -> Money:
+        return self.unit_price.times(self.quantity)
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    """The cart as the viewer sees it now."""
+
+    id: uuid.UUID
+    lines: list[PricedLine]
+
+
+def quantity_rules(variant: Row[Any]) -> QuantityRules:
+    return QuantityRules(
+        variant.minimum_order_quantity, variant.order_increment, variant.maximum_order_quantity
+    )
+
+
+def _owner(ctx: Context) -> tuple[uuid.UUID, uuid.UUID]:
+    viewer = ctx.viewer
+    assert viewer.user_id is not None and viewer.company_id is not None, "buyers only"
+    return viewer.user_id, viewer.company_id
+
+
+async def view_cart(ctx: Context) -> CartView:
+    user_id, company_id = _owner(ctx)
+    async with ctx.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(Cart.id, CartLine.id, CartLine.variant_id, CartLine.quantity)
+                .select_from(Cart)
+                .outerjoin(CartLine, CartLine.cart_id == Cart.id)
+                .where(Cart.user_id == user_id, Cart.company_id == company_id)
+                .order_by(CartLine.created_at, CartLine.id)
+                .limit(MAX_CART_LINES)
+            )
+        ).all()
+    if not rows:
+        return CartView(id=cart_id_for(user_id, company_id), lines=[])
+    lines = [
+        (line_id, variant_id, quantity) for _, line_id, variant_id, quantity in rows if line_id
+    ]
+    variants = await ctx.loaders.variant_by_id.load_many([variant_id for _, variant_id, _ in lines])
+    prices = await pricing.unit_prices(ctx, [(variant_id, qty) for _, variant_id, qty in lines])
+    return CartView(
+        id=rows[0][0],
+        lines=[
+            PricedLine(line_id, variant, quantity, price)
+            for (line_id, _, quantity), variant, price in zip(lines, variants, prices, strict=True)
+        ],
+    )
+
+
+async def _cart_for_update(session: AsyncSession, user_id: uuid.UUID, company_id: uuid.UUID) -> Any:
+    """The viewer's cart row, created if missing and locked: concurrent edits queue up."""
+    await session.execute(
+        pg_insert(Cart)
+        .values(id=cart_id_for(user_id, company_id), user_id=user_id, company_id=company_id)
+        .on_conflict_do_nothing(index_elements=[Cart.user_id, Cart.company_id])
+    )
+    return await session.scalar(
+        select(Cart.id)
+        .where(Cart.user_id == user_id, Cart.company_id == company_id)
+        .with_for_update()
+    )
+
+
+async def _buyable_variant(ctx: Context, global_id: str) -> tuple[Row[Any] | None, Problem | None]:
+    key = key_of(global_id, "ProductVariant")
+    variant = await ctx.loaders.variant_by_id.load(key) if key else None
+    product = await ctx.loaders.product_by_id.load(variant.product_id) if variant else None
+    if variant is None or product is None or product.status == ProductStatus.DRAFT:
+        return None, Problem(("variantId",), "no such variant", "NOT_FOUND")
+    if product.status != ProductStatus.ACTIVE:
+        return None, Problem(("variantId",), "this product is no longer sold", "INVALID")
+    if product.seller_id == ctx.viewer.company_id:
+        return None, Problem(("variantId",), "a company cannot buy its own products", "INVALID")
+    return variant, None
+
+
+async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Outcome:
+    """Add `quantity` units (to a line of that variant, if there is one)."""
+    user_id, company_id = _owner(ctx)
+    if quantity < 1:
+        return Outcome(problems=[Problem(("quantity",), "must be at least 1")])
+    variant, problem = await _buyable_variant(ctx, variant_global_id)
+    if problem is not None or variant is None:
+        return Outcome(problems=[problem] if problem else [])
+    async with ctx.services.sessions() as session, session.begin():
+        cart_id = await _cart_for_update(session, user_id, company_id)
+        existing = await session.scalar(
+            select(CartLine.quantity).where(
+                CartLine.cart_id == cart_id, CartLine.variant_id == variant.id
+            )
+        )
+        if existing is None:
+            lines = await session.scalar(select(func.count()).where(CartLine.cart_id == cart_id))
+            if (lines or 0) >= MAX_CART_LINES:
+                return Outcome(
+                    problems=[
+                        Problem(("variantId",), f"a cart holds at most {MAX_CART_LINES} lines")
+                    ]
+                )
+        total = (existing or 0) + quantity
+        if (problem := quantity_rules(variant).check(total)) is not None:
+            if existing:
+                problem = Problem(
+                    problem.path,
+                    f"{problem.message} (the cart already has {existing})",
+                    problem.code,
+                )
+            return Outcome(problems=[problem])
+        statement = pg_insert(CartLine).values(
+            id=uuid.uuid4(), cart_id=cart_id, variant_id=variant.id, quantity=total
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CartLine.cart_id, CartLine.variant_id],
+                set_={"quantity": statement.excluded.quantity},
+            )
+        )
+        await session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
+    ctx.forget_reads()
+    return Outcome(key=cart_id)
+
+
+async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> Outcome:
+    """Set a line's quantity; 0 removes the line."""
+    user_id, company_id = _owner(ctx)
+    line_key = key_of(line_global_id, "CartLine")
+    not_found = Outcome(problems=[Problem(("lineId",), "no such line in your cart", "NOT_FOUND")])
+    if line_key is None:
+        return not_found
+    if quantity < 0:
+        return Outcome(problems=[Problem(("quantity",), "must be 0 (remove) or more")])
+    async with ctx.services.sessions() as session, session.begin():
+        cart_id = await _cart_for_update(session, user_id, company_id)
+        variant_id = await session.scalar(
+            select(CartLine.variant_id).where(CartLine.id == line_key, CartLine.cart_id == cart_id)
+        )
+        if variant_id is None:
+            return not_found
+        if quantity == 0:
+            await session.execute(delete(CartLine).where(CartLine.id == line_key))
+        else:
+            variant = await ctx.loaders.variant_by_id.load(variant_id)
+            if (problem := quantity_rules(variant).check(quantity)) is not None:
+                return Outcome(problems=[problem])
+            await session.execute(
+                update(CartLine).where(CartLine.id == line_key).values(quantity=quantity)
+            )
+        await session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
+    ctx.forget_reads()
+    return Outcome(key=cart_id)
+
+
+async def clear_cart(ctx: Context) -> Outcome:
+    user_id, company_id = _owner(ctx)
+    async with ctx.services.sessions() as session, session.begin():
+        cart_id = await _cart_for_update(session, user_id, company_id)
+        await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
+    ctx.forget_reads()
+    return Outcome(key=cart_id)
