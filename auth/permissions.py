@@ -110,3 +110,8 @@ def buyer() -> list[FieldExtension]:
 
 def company_admin() -> list[FieldExtension]:
     return requires(IsAuthenticated(), HasMemberRole(MemberRole.ADMIN))
+
+
+def platform_admin() -> list[FieldExtension]:
+    """The marketplace operator's own staff (a company with the PLATFORM_ADMIN role)."""
+    return requires(IsAuthenticated(), HasRole(CompanyRole.PLATFORM_ADMIN))

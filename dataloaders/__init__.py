@@ -3,12 +3,13 @@ would leak data between viewers, and aiodataloader binds the event loop when cre
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dataloaders import catalog, companies
+from dataloaders import catalog, companies, orders, pricing
 
 
 class Loaders:
@@ -71,5 +72,32 @@ class Loaders:
         )
 
     @property
+    def order_by_id(self) -> DataLoader:
+        return self._get("order_by_id", orders.order_by_id)
+
+    @property
+    def lines_by_order_id(self) -> DataLoader:
+        return self._get("lines_by_order_id", orders.lines_by_order_id)
+
+    @property
+    def events_by_order_id(self) -> DataLoader:
+        return self._get("events_by_order_id", orders.events_by_order_id)
+
+    @property
     def latest_fx_table(self) -> DataLoader:
         return self._get("latest_fx_table", catalog.latest_fx_table)
+
+    @property
+    def price_list_by_id(self) -> DataLoader:
+        return self._get("price_list_by_id", pricing.price_list_by_id)
+
+    @property
+    def entries_by_price_list_id(self) -> DataLoader:
+        return self._get("entries_by_price_list_id", pricing.entries_by_price_list_id)
+
+    def contract_breaks_by_variant_id(self, buyer_id: uuid.UUID) -> DataLoader:
+        """The contract breaks valid today of one buyer company, keyed by variant id."""
+        return self._get(
+            f"contract_breaks_by_variant_id:{buyer_id}",
+            lambda engine: pricing.contract_breaks_by_variant_id(engine, buyer_id),
+        )

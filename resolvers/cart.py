@@ -91,7 +91,7 @@ async def view_cart(ctx: Context) -> CartView:
     )
 
 
-async def _cart_for_update(session: AsyncSession, user_id: uuid.UUID, company_id: uuid.UUID) -> Any:
+async def lock_cart(session: AsyncSession, user_id: uuid.UUID, company_id: uuid.UUID) -> Any:
     """The viewer's cart row, created if missing and locked: concurrent edits queue up."""
     await session.execute(
         pg_insert(Cart)
@@ -127,7 +127,7 @@ async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Ou
     if problem is not None or variant is None:
         return Outcome(problems=[problem] if problem else [])
     async with ctx.services.sessions() as session, session.begin():
-        cart_id = await _cart_for_update(session, user_id, company_id)
+        cart_id = await lock_cart(session, user_id, company_id)
         existing = await session.scalar(
             select(CartLine.quantity).where(
                 CartLine.cart_id == cart_id, CartLine.variant_id == variant.id
@@ -174,7 +174,7 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
     if quantity < 0:
         return Outcome(problems=[Problem(("quantity",), "must be 0 (remove) or more")])
     async with ctx.services.sessions() as session, session.begin():
-        cart_id = await _cart_for_update(session, user_id, company_id)
+        cart_id = await lock_cart(session, user_id, company_id)
         variant_id = await session.scalar(
             select(CartLine.variant_id).where(CartLine.id == line_key, CartLine.cart_id == cart_id)
         )
@@ -197,7 +197,7 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
 async def clear_cart(ctx: Context) -> Outcome:
     user_id, company_id = _owner(ctx)
     async with ctx.services.sessions() as session, session.begin():
-        cart_id = await _cart_for_update(session, user_id, company_id)
+        cart_id = await lock_cart(session, user_id, company_id)
         await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
     ctx.forget_reads()
     return Outcome(key=cart_id)

@@ -38,6 +38,7 @@ from resolvers.errors import BadUserInputError
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
 from resolvers.pagination import PageRequest
+from resolvers.pricing import contract_rows_of
 from resolvers.product_listing import (
     ProductOrder,
     ProductPage,
@@ -141,6 +142,8 @@ class ProductPrefetch:
     tiers: bool = False
     stock: bool = False
     fx: bool = False
+    # The viewer company's contract breaks (for unitPrice). None: load them with the tiers.
+    contracts: bool | None = None
 
 
 @dataclass(slots=True)
@@ -154,6 +157,9 @@ class ProductGraph:
     tiers: dict[uuid.UUID, list[Row[Any]]] | None = None
     available: dict[uuid.UUID, int] | None = None
     fx: FxTable | None = None
+    # The viewer company's contract break rows per variant; None where not loaded (not
+    # selected, or the viewer has no contracts).
+    contracts: dict[uuid.UUID, list[Row[Any]]] | None = None
 
 
 async def prefetch_products(
@@ -181,6 +187,8 @@ async def prefetch_products(
             levels.append(tiers(variant_ids))
         if wants.stock:
             levels.append(stock(variant_ids))
+        if wants.tiers if wants.contracts is None else wants.contracts:
+            levels.append(contracts(variant_ids))
         await asyncio.gather(*levels)
 
     async def tiers(variant_ids: list[uuid.UUID]) -> None:
@@ -190,6 +198,12 @@ async def prefetch_products(
     async def stock(variant_ids: list[uuid.UUID]) -> None:
         counts = await loaders.available_quantity_by_variant_id.load_many(variant_ids)
         graph.available = dict(zip(variant_ids, counts, strict=True))
+
+    async def contracts(variant_ids: list[uuid.UUID]) -> None:
+        # One statement, and none at all for viewers without contracts (anonymous, sellers).
+        rows = await contract_rows_of(ctx, variant_ids)
+        if rows is not None:
+            graph.contracts = dict(zip(variant_ids, rows, strict=True))
 
     async def rates() -> None:
         graph.fx = await fx_table(ctx)

@@ -61,6 +61,8 @@ from schema.companies import (
     UpdateCompanyInput,
     User,
 )
+from schema.orders import OrderMutation, OrderQuery, order_node
+from schema.pricing import PricingMutation, PricingQuery, price_list_node
 from schema.selection import any_argument, descend, selects
 
 
@@ -97,6 +99,8 @@ def _node_loaders() -> dict[str, Callable[[Info[Context, None], Any], Any]]:
         "Category": category,
         "Company": company,
         "User": user,
+        "Order": order_node,
+        "PriceList": price_list_node,
     }
 
 
@@ -122,6 +126,7 @@ def _product_prefetch(info: Info[Context, None], currency: str | None) -> Produc
         variants=selects(node, "variants"),
         tiers=selects(variants, "priceTiers") or selects(variants, "unitPrice"),
         stock=selects(variants, "availableQuantity"),
+        contracts=selects(variants, "unitPrice"),
         fx=currency is not None or any_argument(node, "currency"),
     )
 
@@ -369,8 +374,8 @@ class CoreMutation:
 
 
 # Each domain module contributes its part of the root types.
-Query = merge_types("Query", (CoreQuery, CartQuery))
-Mutation = merge_types("Mutation", (CoreMutation, CartMutation))
+Query = merge_types("Query", (CoreQuery, CartQuery, OrderQuery, PricingQuery))
+Mutation = merge_types("Mutation", (CoreMutation, CartMutation, OrderMutation, PricingMutation))
 
 # Types reachable only through the Node interface still belong in the schema.
 SCHEMA_TYPES: Sequence[type] = (Product, ProductVariant, Category, Company, User)

@@ -7,6 +7,7 @@ mutation payloads). Either way no relation costs a statement per object.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Awaitable
 from datetime import datetime
@@ -20,8 +21,9 @@ from strawberry.types import Info
 from domain.catalog import ProductStatus as ProductStatusValue
 from domain.money import FxTable
 from domain.money import Money as MoneyValue
-from domain.pricing import Tier, unit_price_for
+from domain.pricing import Tier, buyer_unit_price
 from resolvers import catalog as catalog_resolvers
+from resolvers import pricing as pricing_resolvers
 from resolvers.catalog import ProductGraph, price_in
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
@@ -135,6 +137,8 @@ class ProductVariant(Node):
     )
     row: strawberry.Private[Row[Any]]
     attached_tiers: strawberry.Private[list[Tier] | None] = None
+    # The viewer company's contract breaks valid today ([]: none); None until loaded.
+    attached_contract: strawberry.Private[list[Tier] | None] = None
     fx: strawberry.Private[FxTable | None] = None
     display_currency: strawberry.Private[str | None] = None
 
@@ -146,12 +150,16 @@ class ProductVariant(Node):
         *,
         product: Product | None = None,
         tiers: list[Tier] | None = None,
+        contract: list[Tier] | None = None,
         available: int | None = None,
         fx: FxTable | None = None,
         display_currency: str | None = None,
     ) -> ProductVariant:
         async def load_product() -> Product:
             return Product.from_row(await ctx.loaders.product_by_id.load(row.product_id), ctx)
+
+        if contract is None and pricing_resolvers.contract_buyer(ctx) is None:
+            contract = []  # a viewer without contracts: nothing to load
 
         return cls(
             id=strawberry.ID(to_global_id("ProductVariant", row.id)),
@@ -166,14 +174,28 @@ class ProductVariant(Node):
             else Deferred(lambda: ctx.loaders.available_quantity_by_variant_id.load(row.id)),
             row=row,
             attached_tiers=tiers,
+            attached_contract=contract,
             fx=fx,
             display_currency=display_currency,
         )
 
-    async def _load_pricing(self, info: Info[Context, None], currency: str | None) -> None:
-        if self.attached_tiers is None:
+    async def _load_pricing(
+        self, info: Info[Context, None], currency: str | None, contract: bool = False
+    ) -> None:
+        async def load_tiers() -> None:
             rows = await info.context.loaders.tiers_by_variant_id.load(self.row.id)
             self.attached_tiers = _tiers(rows)
+
+        async def load_contract() -> None:
+            (breaks,) = await pricing_resolvers.contract_breaks_of(info.context, [self.row.id])
+            self.attached_contract = breaks
+
+        jobs = []
+        if self.attached_tiers is None:
+            jobs.append(load_tiers())
+        if contract and self.attached_contract is None:
+            jobs.append(load_contract())
+        await asyncio.gather(*jobs)
         if currency is not None and currency != self.currency and self.fx is None:
             self.fx = await catalog_resolvers.fx_table(info.context)
 
@@ -228,16 +250,15 @@ class ProductVariant(Node):
         shown_in = currency or self.display_currency
 
         def answer() -> Money:
-            assert self.attached_tiers is not None
-            return Money.of(
-                price_in(unit_price_for(self.attached_tiers, quantity), shown_in, self.fx)
-            )
+            assert self.attached_tiers is not None and self.attached_contract is not None
+            price = buyer_unit_price(self.attached_tiers, self.attached_contract, quantity)
+            return Money.of(price_in(price, shown_in, self.fx))
 
-        if self._ready(shown_in):
+        if self._ready(shown_in) and self.attached_contract is not None:
             return answer()
 
         async def load() -> Money:
-            await self._load_pricing(info, shown_in)
+            await self._load_pricing(info, shown_in, contract=True)
             return answer()
 
         return load()
@@ -365,6 +386,9 @@ def products_from_graph(
                     ctx,
                     product=product,
                     tiers=None if graph.tiers is None else _tiers(graph.tiers[variant.id]),
+                    contract=None
+                    if graph.contracts is None
+                    else pricing_resolvers.breaks_of_rows(graph.contracts[variant.id]),
                     available=None if graph.available is None else graph.available[variant.id],
                     fx=graph.fx,
                     display_currency=display_currency,

@@ -117,8 +117,8 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     subtotal_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
     total_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    # The rate used to price the order: units of `currency` for one unit of `fx_base`
-    # (the seller's price currency); null when no conversion was needed.
+    # The rate used to price the order when all its lines came from one seller currency:
+    # units of `currency` for one unit of `fx_base` (each line also keeps its own).
     fx_base: Mapped[str | None] = mapped_column(String(3))
     fx_rate: Mapped[Decimal | None] = mapped_column(Numeric(24, 12))
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
@@ -149,8 +149,13 @@ class OrderLine(Base):
     sku: Mapped[str] = mapped_column(String(64), nullable=False)
     name: Mapped[str] = mapped_column(String(400), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    # In the order's currency: what the buyer is charged.
     unit_price_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
     line_total_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # As priced by the seller, and the rate that converted it (1 when no conversion).
+    source_currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    source_unit_price_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fx_rate: Mapped[Decimal] = mapped_column(Numeric(24, 12), nullable=False)
 
 
 class OrderEvent(Base):

@@ -306,6 +306,9 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("unit_price_minor", sa.BigInteger(), nullable=False),
         sa.Column("line_total_minor", sa.BigInteger(), nullable=False),
+        sa.Column("source_currency", sa.String(length=3), nullable=False),
+        sa.Column("source_unit_price_minor", sa.BigInteger(), nullable=False),
+        sa.Column("fx_rate", sa.Numeric(precision=24, scale=12), nullable=False),
         sa.CheckConstraint(
             "line_total_minor = unit_price_minor * quantity", name=op.f("ck_order_lines_line_total")
         ),

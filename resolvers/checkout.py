@@ -1,0 +1,382 @@
+"""Checkout: the cart becomes one order per seller, in one transaction.
+
+Every line is re-priced, its quantity rules and stock checked, stock reserved, orders, lines,
+the first history event and an outbox event written, and the cart emptied — or nothing at all.
+The idempotency key makes a retry (even one racing the first attempt) return the same orders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import (
+    Cart,
+    CartLine,
+    Checkout,
+    Order,
+    OrderEvent,
+    OrderLine,
+    StockLevel,
+    StockReservation,
+)
+from domain.catalog import ProductStatus
+from domain.money import FxTable, MissingRateError, Money
+from domain.orders import OrderStatus, PaymentStatus
+from domain.problems import Problem
+from realtime.outbox import record_order_status
+from resolvers import catalog, pricing
+from resolvers.cart import lock_cart, quantity_rules
+from resolvers.context import Context
+
+MAX_KEY_LENGTH = 200
+MAX_NOTE_LENGTH = 2000
+ADDRESS_LIMITS = {"name": 200, "line1": 200, "line2": 200, "city": 120, "postalCode": 20}
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    country: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name.strip(),
+            "line1": self.line1.strip(),
+            "line2": (self.line2 or "").strip() or None,
+            "city": self.city.strip(),
+            "postalCode": self.postal_code.strip(),
+            "country": self.country,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    address: Address
+    currency: str
+    idempotency_key: str
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    order_ids: list[uuid.UUID]
+    problems: list[Problem]
+
+
+class _Refused(Exception):
+    """Raised inside the transaction to roll it all back (the claimed key included: the buyer
+    may fix the cart and retry with the same key)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("checkout refused")
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class _PricedLine:
+    index: int
+    variant: Row[Any]
+    product: Row[Any]
+    quantity: int
+    source: Money  # unit price as the seller prices it
+    unit: Money  # unit price in the order currency
+    rate: Decimal
+
+
+def _check_request(request: CheckoutRequest) -> list[Problem]:
+    problems = []
+    key = request.idempotency_key
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        problems.append(Problem(("input", "idempotencyKey"), f"1 to {MAX_KEY_LENGTH} characters"))
+    address = request.address
+    values = {
+        "name": address.name,
+        "line1": address.line1,
+        "line2": address.line2 or "",
+        "city": address.city,
+        "postalCode": address.postal_code,
+    }
+    for field, value in values.items():
+        if field != "line2" and not value.strip():
+            problems.append(Problem(("input", "shippingAddress", field), "must not be blank"))
+        elif len(value) > ADDRESS_LIMITS[field]:
+            problems.append(
+                Problem(
+                    ("input", "shippingAddress", field),
+                    f"must be at most {ADDRESS_LIMITS[field]} characters",
+                )
+            )
+    if request.note is not None and len(request.note) > MAX_NOTE_LENGTH:
+        problems.append(Problem(("input", "note"), f"must be at most {MAX_NOTE_LENGTH} characters"))
+    return problems
+
+
+async def _claim_key(session: AsyncSession, ctx: Context, key: str) -> uuid.UUID | None:
+    """Claim the idempotency key; None when an earlier checkout holds it. A concurrent
+    identical request blocks here until the first commits (then finds its orders) or rolls
+    back (then proceeds itself)."""
+    user_id, company_id = ctx.viewer.user_id, ctx.viewer.company_id
+    checkout_id = uuid.uuid4()
+    claimed = await session.scalar(
+        pg_insert(Checkout)
+        .values(id=checkout_id, user_id=user_id, company_id=company_id, idempotency_key=key)
+        .on_conflict_do_nothing(index_elements=[Checkout.user_id, Checkout.idempotency_key])
+        .returning(Checkout.id)
+    )
+    return claimed
+
+
+async def _orders_of_earlier_checkout(
+    session: AsyncSession, ctx: Context, key: str
+) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(Order.id)
+        .join(Checkout, Checkout.id == Order.checkout_id)
+        .where(Checkout.user_id == ctx.viewer.user_id, Checkout.idempotency_key == key)
+        .order_by(Order.number)
+    )
+    return list(rows)
+
+
+async def _price_lines(
+    ctx: Context, lines: Sequence[Any], currency: str
+) -> tuple[list[_PricedLine], list[Problem]]:
+    variants = await ctx.loaders.variant_by_id.load_many([line.variant_id for line in lines])
+    if not all(variants):
+        return [], [Problem(("cart",), "a product in your cart no longer exists", "NOT_FOUND")]
+    products = await ctx.loaders.product_by_id.load_many([v.product_id for v in variants])
+    problems: list[Problem] = []
+    prices = await pricing.unit_prices(ctx, [(line.variant_id, line.quantity) for line in lines])
+    fx: FxTable | None = None
+    priced = []
+    for index, (line, variant, product, price) in enumerate(
+        zip(lines, variants, products, prices, strict=True)
+    ):
+        at = ("cart", "lines", str(index))
+        if product is None or product.status != ProductStatus.ACTIVE:
+            problems.append(Problem((*at, "variantId"), f"{variant.sku} is no longer sold"))
+            continue
+        if (problem := quantity_rules(variant).check(line.quantity)) is not None:
+            problems.append(problem.under(*at))
+            continue
+        rate = Decimal(1)
+        unit = price
+        if price.currency != currency:
+            fx = fx or await catalog.fx_table(ctx)
+            try:
+                rate = fx.rate(price.currency, currency)
+            except MissingRateError:
+                problems.append(
+                    Problem(
+                        ("input", "currency"),
+                        f"{variant.sku} is priced in {price.currency}, which cannot be "
+                        f"converted to {currency} (no exchange rate)",
+                    )
+                )
+                continue
+            unit = fx.convert(price, currency)
+        priced.append(_PricedLine(index, variant, product, line.quantity, price, unit, rate))
+    return priced, problems
+
+
+async def _reserve_stock(
+    session: AsyncSession, priced: list[_PricedLine]
+) -> tuple[dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, int]]], list[Problem]]:
+    """Reserve each line's units across the seller's warehouses (fullest first). Rows are
+    locked in variant order, so concurrent checkouts queue instead of deadlocking."""
+    reservations: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, int]]] = defaultdict(list)
+    problems = []
+    for line in sorted(priced, key=lambda item: item.variant.id):
+        levels = (
+            await session.execute(
+                select(StockLevel.warehouse_id, StockLevel.on_hand - StockLevel.reserved)
+                .where(StockLevel.variant_id == line.variant.id)
+                .order_by(StockLevel.warehouse_id)
+                .with_for_update()
+            )
+        ).all()
+        available = sum(max(free, 0) for _, free in levels)
+        if available < line.quantity:
+            problems.append(
+                Problem(
+                    ("cart", "lines", str(line.index), "quantity"),
+                    f"only {available} of {line.variant.sku} can be ordered now",
+                    "OUT_OF_STOCK",
+                )
+            )
+            continue
+        wanted = line.quantity
+        for warehouse_id, free in sorted(levels, key=lambda level: -level[1]):
+            take = min(free, wanted)
+            if take <= 0:
+                continue
+            await session.execute(
+                update(StockLevel)
+                .where(
+                    StockLevel.variant_id == line.variant.id,
+                    StockLevel.warehouse_id == warehouse_id,
+                )
+                .values(reserved=StockLevel.reserved + take)
+            )
+            reservations[line.product.seller_id].append((line.variant.id, warehouse_id, take))
+            wanted -= take
+            if wanted == 0:
+                break
+    return reservations, problems
+
+
+async def _next_order_number(session: AsyncSession, now: datetime) -> str:
+    number = await session.scalar(text("SELECT nextval('order_number_seq')"))
+    return f"ORD-{now.year}-{number:06d}"
+
+
+async def checkout(ctx: Context, request: CheckoutRequest) -> CheckoutResult:
+    viewer = ctx.viewer
+    assert viewer.user_id is not None and viewer.company_id is not None, "buyers only"
+    problems = _check_request(request)
+    if problems:
+        return CheckoutResult([], problems)
+    try:
+        order_ids = await _place_orders(ctx, request)
+    except _Refused as refused:
+        return CheckoutResult([], refused.problems)
+    ctx.forget_reads()
+    return CheckoutResult(order_ids, [])
+
+
+async def _warm_price_reads(ctx: Context, currency: str) -> None:
+    """Price the cart once before the transaction, so the loaders hold what pricing reads.
+
+    Loaders take pooled connections of their own: a transaction that waited for one while
+    holding its session's connection could, under load, leave every pooled connection held by
+    a transaction waiting for another one (the pool times out). Inside the transaction the
+    same reads are answered from the loaders' caches."""
+    viewer = ctx.viewer
+    async with ctx.engine.connect() as connection:
+        lines = (
+            await connection.execute(
+                select(CartLine.id, CartLine.variant_id, CartLine.quantity)
+                .join(Cart, Cart.id == CartLine.cart_id)
+                .where(Cart.user_id == viewer.user_id, Cart.company_id == viewer.company_id)
+            )
+        ).all()
+    if lines:
+        await _price_lines(ctx, lines, currency)
+
+
+async def _place_orders(ctx: Context, request: CheckoutRequest) -> list[uuid.UUID]:
+    viewer = ctx.viewer
+    assert viewer.user_id is not None and viewer.company_id is not None
+    await _warm_price_reads(ctx, request.currency)
+    async with ctx.services.sessions() as session, session.begin():
+        checkout_id = await _claim_key(session, ctx, request.idempotency_key)
+        if checkout_id is None:
+            return await _orders_of_earlier_checkout(session, ctx, request.idempotency_key)
+        cart_id = await lock_cart(session, viewer.user_id, viewer.company_id)
+        lines = (
+            await session.execute(
+                select(CartLine.id, CartLine.variant_id, CartLine.quantity)
+                .where(CartLine.cart_id == cart_id)
+                .order_by(CartLine.created_at, CartLine.id)
+            )
+        ).all()
+        if not lines:
+            raise _Refused([Problem(("cart",), "your cart is empty")])
+        priced, problems = await _price_lines(ctx, lines, request.currency)
+        if problems:
+            raise _Refused(problems)
+        reservations, problems = await _reserve_stock(session, priced)
+        if problems:
+            raise _Refused(problems)
+        now = datetime.now(UTC)
+        order_ids = []
+        by_seller: dict[uuid.UUID, list[_PricedLine]] = defaultdict(list)
+        for line in priced:
+            by_seller[line.product.seller_id].append(line)
+        for seller_id, seller_lines in by_seller.items():
+            order_id = uuid.uuid4()
+            subtotal = sum(line.unit.minor * line.quantity for line in seller_lines)
+            bases = {line.source.currency for line in seller_lines}
+            single_base = bases.pop() if len(bases) == 1 else None
+            await session.execute(
+                insert(Order).values(
+                    id=order_id,
+                    number=await _next_order_number(session, now),
+                    checkout_id=checkout_id,
+                    buyer_id=viewer.company_id,
+                    seller_id=seller_id,
+                    placed_by_id=viewer.user_id,
+                    status=OrderStatus.PLACED,
+                    payment_status=PaymentStatus.UNPAID,
+                    currency=request.currency,
+                    subtotal_minor=subtotal,
+                    total_minor=subtotal,
+                    fx_base=single_base if single_base != request.currency else None,
+                    fx_rate=seller_lines[0].rate
+                    if single_base and single_base != request.currency
+                    else None,
+                    shipping_address=request.address.as_json(),
+                    note=(request.note or "").strip() or None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await session.execute(
+                insert(OrderLine),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "order_id": order_id,
+                        "variant_id": line.variant.id,
+                        "position": position,
+                        "sku": line.variant.sku,
+                        "name": f"{line.product.name} — {line.variant.name}"[:400],
+                        "quantity": line.quantity,
+                        "unit_price_minor": line.unit.minor,
+                        "line_total_minor": line.unit.minor * line.quantity,
+                        "source_currency": line.source.currency,
+                        "source_unit_price_minor": line.source.minor,
+                        "fx_rate": line.rate,
+                    }
+                    for position, line in enumerate(seller_lines)
+                ],
+            )
+            await session.execute(
+                insert(StockReservation),
+                [
+                    {"order_id": order_id, "variant_id": v, "warehouse_id": w, "quantity": q}
+                    for v, w, q in reservations[seller_id]
+                ],
+            )
+            await session.execute(
+                insert(OrderEvent).values(
+                    order_id=order_id, status=OrderStatus.PLACED, by_user_id=viewer.user_id, at=now
+                )
+            )
+            await record_order_status(
+                session,
+                order_id=order_id,
+                buyer_id=viewer.company_id,
+                seller_id=seller_id,
+                previous=None,
+                status=OrderStatus.PLACED,
+                at=now,
+            )
+            order_ids.append(order_id)
+        await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
+    return order_ids

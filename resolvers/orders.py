@@ -1,0 +1,192 @@
+"""Orders: the viewer company's orders (either side), and status changes by the state machine."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Row
+
+from dataloaders.batching import fetch_rows
+from dataloaders.orders import ORDER_COLUMNS
+from db.models import Order, OrderEvent, StockLevel, StockReservation
+from domain.orders import OrderStatus, Side, check_transition, consumes_stock, releases_stock
+from domain.problems import Problem
+from realtime.outbox import record_order_status
+from resolvers.context import Context
+from resolvers.errors import BadUserInputError
+from resolvers.global_ids import key_of
+from resolvers.outcome import Outcome
+from resolvers.pagination import PageRequest, encode_cursor
+
+MAX_NOTE_LENGTH = 2000
+SORT = "NEWEST"
+
+
+class OrderRole(enum.StrEnum):
+    """Which side of its orders the viewer's company wants to see."""
+
+    BUYER = "BUYER"
+    SELLER = "SELLER"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    rows: list[Row[Any]]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    company_id: uuid.UUID
+    status: OrderStatus | None
+    role: OrderRole | None
+
+
+def _visible_to(company_id: uuid.UUID, role: OrderRole | None) -> Any:
+    if role == OrderRole.BUYER:
+        return Order.buyer_id == company_id
+    if role == OrderRole.SELLER:
+        return Order.seller_id == company_id
+    return or_(Order.buyer_id == company_id, Order.seller_id == company_id)
+
+
+async def list_orders(
+    ctx: Context, page: PageRequest, status: OrderStatus | None, role: OrderRole | None
+) -> OrderPage:
+    """Newest first; only orders the viewer's company bought or sold (forward pages only)."""
+    company_id = ctx.viewer.company_id
+    assert company_id is not None
+    if not page.forward:
+        raise BadUserInputError("orders pages forwards: use `first` and `after`")
+    statement = select(*ORDER_COLUMNS).where(_visible_to(company_id, role))
+    if status is not None:
+        statement = statement.where(Order.status == status)
+    if page.cursor is not None:
+        try:
+            created_at, order_id = datetime.fromisoformat(page.cursor[0]), uuid.UUID(page.cursor[1])
+        except (TypeError, ValueError, IndexError):
+            raise BadUserInputError("the cursor is malformed", argument="after") from None
+        statement = statement.where(
+            tuple_(Order.created_at, Order.id) < tuple_(created_at, order_id)
+        )
+    statement = statement.order_by(Order.created_at.desc(), Order.id.desc()).limit(page.size + 1)
+    rows = list(await fetch_rows(ctx.engine, statement))
+    has_more = len(rows) > page.size
+    rows = rows[: page.size]
+    return OrderPage(
+        rows=rows,
+        cursors=[encode_cursor(SORT, [row.created_at.isoformat(), str(row.id)]) for row in rows],
+        has_next_page=has_more,
+        has_previous_page=page.cursor is not None,
+        company_id=company_id,
+        status=status,
+        role=role,
+    )
+
+
+async def count_orders(ctx: Context, page: OrderPage) -> int:
+    statement = (
+        select(func.count()).select_from(Order).where(_visible_to(page.company_id, page.role))
+    )
+    if page.status is not None:
+        statement = statement.where(Order.status == page.status)
+    rows = await fetch_rows(ctx.engine, statement)
+    return int(rows[0][0])
+
+
+async def order_by_id(ctx: Context, order_id: uuid.UUID) -> Row[Any] | None:
+    """The order, or None when it does not exist or the viewer's company is not a party."""
+    row = await ctx.loaders.order_by_id.load(order_id)
+    company = ctx.viewer.company_id
+    if row is None or company is None or company not in (row.buyer_id, row.seller_id):
+        return None
+    return row
+
+
+async def change_status(
+    ctx: Context, global_id: str, target: OrderStatus, note: str | None, note_path: str = "note"
+) -> Outcome:
+    """Move an order by the state machine; the order row is locked, so of two staff acting at
+    once one wins and the other meets the new status (an INVALID_TRANSITION)."""
+    company = ctx.viewer.company_id
+    key = key_of(global_id, "Order")
+    not_found = Outcome(problems=[Problem(("id",), "no such order", "NOT_FOUND")])
+    if key is None or company is None:
+        return not_found
+    if note is not None and len(note) > MAX_NOTE_LENGTH:
+        return Outcome(
+            problems=[Problem((note_path,), f"must be at most {MAX_NOTE_LENGTH} characters")]
+        )
+    async with ctx.services.sessions() as session, session.begin():
+        order = (
+            await session.execute(
+                select(Order.status, Order.buyer_id, Order.seller_id)
+                .where(Order.id == key)
+                .with_for_update()
+            )
+        ).first()
+        if order is None or company not in (order.buyer_id, order.seller_id):
+            return not_found
+        side = Side.BUYER if company == order.buyer_id else Side.SELLER
+        current = OrderStatus(order.status)
+        problem = check_transition(current, target, side, note)
+        if problem is not None:
+            if problem.path == ("note",):
+                problem = Problem((note_path,), problem.message, problem.code)
+            return Outcome(problems=[problem])
+        now = datetime.now(UTC)
+        await session.execute(
+            update(Order)
+            .where(Order.id == key)
+            .values(status=target, version=Order.version + 1, updated_at=now)
+        )
+        await session.execute(
+            insert(OrderEvent).values(
+                order_id=key,
+                status=target,
+                by_user_id=ctx.viewer.user_id,
+                note=(note or "").strip() or None,
+                at=now,
+            )
+        )
+        if releases_stock(target) or consumes_stock(target):
+            await _settle_reservations(session, key, consume=consumes_stock(target))
+        await record_order_status(
+            session,
+            order_id=key,
+            buyer_id=order.buyer_id,
+            seller_id=order.seller_id,
+            previous=current,
+            status=target,
+            at=now,
+        )
+    ctx.forget_reads()
+    return Outcome(key=key)
+
+
+async def _settle_reservations(session: Any, order_id: uuid.UUID, *, consume: bool) -> None:
+    """Cancelling gives the reserved units back; shipping takes them off the shelf."""
+    held = (
+        await session.execute(
+            select(
+                StockReservation.variant_id,
+                StockReservation.warehouse_id,
+                StockReservation.quantity,
+            )
+            .where(StockReservation.order_id == order_id)
+            .order_by(StockReservation.variant_id, StockReservation.warehouse_id)
+        )
+    ).all()
+    for variant_id, warehouse_id, quantity in held:
+        changes: dict[str, Any] = {"reserved": StockLevel.reserved - quantity}
+        if consume:
+            changes["on_hand"] = StockLevel.on_hand - quantity
+        await session.execute(
+            update(StockLevel)
+            .where(StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id)
+            .values(**changes)
+        )
+    await session.execute(delete(StockReservation).where(StockReservation.order_id == order_id))

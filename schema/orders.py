@@ -1,0 +1,346 @@
+"""Orders: types, the orders queries, checkout and status changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.engine import Row
+from strawberry.types import Info
+
+from auth.permissions import authenticated, buyer
+from domain.money import Money as MoneyValue
+from domain.orders import OrderStatus as OrderStatusValue
+from domain.orders import PaymentStatus as PaymentStatusValue
+from resolvers import checkout as checkout_resolvers
+from resolvers import orders as order_resolvers
+from resolvers.context import Context
+from resolvers.global_ids import key_of, to_global_id
+from resolvers.outcome import Outcome
+from resolvers.pagination import page_request
+from schema.catalog import ProductVariant
+from schema.common import (
+    Connection,
+    CountryCode,
+    CurrencyCode,
+    Deferred,
+    Edge,
+    Money,
+    Node,
+    PageInfo,
+    UserError,
+    user_errors,
+)
+from schema.companies import Company, User
+
+OrderStatus = strawberry.enum(
+    OrderStatusValue,
+    name="OrderStatus",
+    description="PLACED → CONFIRMED (seller) → SHIPPED (seller) → DELIVERED (buyer, or the seller "
+    "with a delivery proof) → COMPLETED (buyer). CANCELLED from PLACED or CONFIRMED; DISPUTED "
+    "from SHIPPED or DELIVERED (buyer).",
+)
+PaymentStatus = strawberry.enum(PaymentStatusValue, name="PaymentStatus")
+OrderRole = strawberry.enum(
+    order_resolvers.OrderRole,
+    name="OrderRole",
+    description="Which side of its orders your company wants: what it bought or what it sold.",
+)
+
+
+async def _user(ctx: Context, user_id: Any) -> User | None:
+    if user_id is None:
+        return None
+    row = await ctx.loaders.user_by_id.load(user_id)
+    return User.from_rows(row, None, None) if row else None
+
+
+async def _company(ctx: Context, company_id: Any) -> Company:
+    return Company.from_row(await ctx.loaders.company_by_id.load(company_id))
+
+
+@strawberry.type(description="Where an order is shipped.")
+class Address:
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    country: CountryCode
+
+
+@strawberry.type(description="A line of an order, priced when the order was placed.")
+class OrderLine:
+    variant: ProductVariant | Deferred[ProductVariant] = strawberry.field(
+        graphql_type=ProductVariant
+    )
+    sku: str = strawberry.field(description="The SKU as it was when ordered.")
+    name: str = strawberry.field(description="Product and variant name as they were.")
+    quantity: int
+    unit_price: Money = strawberry.field(description="In the order's currency.")
+    line_total: Money
+
+
+@strawberry.type(description="A status change of an order.")
+class OrderEvent:
+    status: OrderStatus  # type: ignore[valid-type]
+    at: datetime
+    by: User | Deferred[User | None] | None = strawberry.field(
+        graphql_type=User | None, description="Who made the change (null for the system)."
+    )
+    note: str | None = strawberry.field(description="A reason, a proof of delivery, a remark.")
+
+
+@strawberry.type(description="An order from one buyer company to one seller company.")
+class Order(Node):
+    number: str = strawberry.field(description="Human-readable, e.g. ORD-2026-000123.")
+    status: OrderStatus  # type: ignore[valid-type]
+    payment_status: PaymentStatus  # type: ignore[valid-type]
+    currency: CurrencyCode = strawberry.field(description="What the buyer is charged in.")
+    subtotal: Money
+    total: Money
+    shipping_address: Address
+    note: str | None
+    created_at: datetime
+    buyer: Company | Deferred[Company] = strawberry.field(graphql_type=Company)
+    seller: Company | Deferred[Company] = strawberry.field(graphql_type=Company)
+    placed_by: User | Deferred[User] = strawberry.field(
+        graphql_type=User, description="The buyer's user who checked out."
+    )
+    lines: list[OrderLine] | Deferred[list[OrderLine]] = strawberry.field(
+        graphql_type=list[OrderLine]
+    )
+    history: list[OrderEvent] | Deferred[list[OrderEvent]] = strawberry.field(
+        graphql_type=list[OrderEvent], description="Every status change, oldest first."
+    )
+
+    @classmethod
+    def from_row(cls, row: Row[Any], ctx: Context) -> Order:
+        currency = row.currency
+
+        async def lines() -> list[OrderLine]:
+            rows = await ctx.loaders.lines_by_order_id.load(row.id)
+            return [_line(line, currency, ctx) for line in rows]
+
+        async def history() -> list[OrderEvent]:
+            rows = await ctx.loaders.events_by_order_id.load(row.id)
+            return [_event(event, ctx) for event in rows]
+
+        address = row.shipping_address
+        return cls(
+            id=strawberry.ID(to_global_id("Order", row.id)),
+            number=row.number,
+            status=OrderStatusValue(row.status),
+            payment_status=PaymentStatusValue(row.payment_status),
+            currency=currency,
+            subtotal=Money.of(MoneyValue(row.subtotal_minor, currency)),
+            total=Money.of(MoneyValue(row.total_minor, currency)),
+            shipping_address=Address(
+                name=address["name"],
+                line1=address["line1"],
+                line2=address.get("line2"),
+                city=address["city"],
+                postal_code=address["postalCode"],
+                country=address["country"],
+            ),
+            note=row.note,
+            created_at=row.created_at,
+            buyer=Deferred(lambda: _company(ctx, row.buyer_id)),
+            seller=Deferred(lambda: _company(ctx, row.seller_id)),
+            placed_by=Deferred(lambda: _placed_by(ctx, row.placed_by_id)),
+            lines=Deferred(lines),
+            history=Deferred(history),
+        )
+
+
+def _event(row: Row[Any], ctx: Context) -> OrderEvent:
+    async def by() -> User | None:
+        return await _user(ctx, row.by_user_id)
+
+    return OrderEvent(
+        status=OrderStatusValue(row.status), at=row.at, by=Deferred(by), note=row.note
+    )
+
+
+async def _placed_by(ctx: Context, user_id: Any) -> User:
+    user = await _user(ctx, user_id)
+    assert user is not None, "orders keep their placing user (ON DELETE RESTRICT)"
+    return user
+
+
+def _line(row: Row[Any], currency: str, ctx: Context) -> OrderLine:
+    async def variant() -> ProductVariant:
+        # The parties may always see what was ordered, even if the product is a draft now.
+        return ProductVariant.from_row(await ctx.loaders.variant_by_id.load(row.variant_id), ctx)
+
+    return OrderLine(
+        variant=Deferred(variant),
+        sku=row.sku,
+        name=row.name,
+        quantity=row.quantity,
+        unit_price=Money.of(MoneyValue(row.unit_price_minor, currency)),
+        line_total=Money.of(MoneyValue(row.line_total_minor, currency)),
+    )
+
+
+@strawberry.input(description="A delivery address.")
+class AddressInput:
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: CountryCode
+
+
+@strawberry.input(description="Turn your cart into orders, one per seller.")
+class CheckoutInput:
+    shipping_address: AddressInput
+    currency: CurrencyCode = strawberry.field(
+        description="What you are charged in; lines priced in another currency are converted "
+        "at the latest rate, which each order records."
+    )
+    idempotency_key: str = strawberry.field(
+        description="Any unique string per checkout attempt (≤ 200 characters): retrying with "
+        "the same key returns the same orders and never orders twice."
+    )
+    note: str | None = strawberry.field(default=None, description="For the sellers.")
+
+
+@strawberry.type(description="The orders a checkout placed (one per seller).")
+class CheckoutPayload:
+    orders: list[Order]
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="The result of changing an order.")
+class OrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+
+
+async def _order_payload(info: Info[Context, None], outcome: Outcome) -> OrderPayload:
+    order = None
+    if outcome.key is not None:
+        row = await order_resolvers.order_by_id(info.context, outcome.key)
+        order = Order.from_row(row, info.context) if row else None
+    return OrderPayload(order=order, user_errors=user_errors(outcome.problems))
+
+
+async def order_node(info: Info[Context, None], key: Any) -> Order | None:
+    row = await order_resolvers.order_by_id(info.context, key)
+    return Order.from_row(row, info.context) if row else None
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry.field(
+        description="Your company's orders, bought and sold, newest first. `first` at most "
+        "100 (default 20).",
+        extensions=authenticated(),
+    )
+    async def orders(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        status: OrderStatus | None = None,  # type: ignore[valid-type]
+        role: OrderRole | None = None,  # type: ignore[valid-type]
+    ) -> Connection[Order]:
+        ctx = info.context
+        if ctx.viewer.company_id is None:
+            empty = PageInfo(
+                has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+            )
+            return Connection(edges=[], page_info=empty, count=_zero)
+        page = page_request(
+            first=first, after=after, last=None, before=None, sort=order_resolvers.SORT
+        )
+        result = await order_resolvers.list_orders(ctx, page, status, role)
+        return Connection(
+            edges=[
+                Edge(cursor=cursor, node=Order.from_row(row, ctx))
+                for cursor, row in zip(result.cursors, result.rows, strict=True)
+            ],
+            page_info=PageInfo(
+                has_next_page=result.has_next_page,
+                has_previous_page=result.has_previous_page,
+                start_cursor=result.cursors[0] if result.cursors else None,
+                end_cursor=result.cursors[-1] if result.cursors else None,
+            ),
+            count=lambda: order_resolvers.count_orders(ctx, result),
+        )
+
+    @strawberry.field(
+        description="One of your company's orders; null for anyone else's.",
+        extensions=authenticated(),
+    )
+    async def order(self, info: Info[Context, None], id: strawberry.ID) -> Order | None:
+        key = key_of(id, "Order")
+        return await order_node(info, key) if key else None
+
+
+async def _zero() -> int:
+    return 0
+
+
+@strawberry.type
+class OrderMutation:
+    @strawberry.mutation(
+        description="Turn your cart into one order per seller: every line re-priced and "
+        "checked, stock reserved, the cart emptied — all or nothing (buyers).",
+        extensions=buyer(),
+    )
+    async def checkout(self, info: Info[Context, None], input: CheckoutInput) -> CheckoutPayload:
+        address = input.shipping_address
+        request = checkout_resolvers.CheckoutRequest(
+            address=checkout_resolvers.Address(
+                name=address.name,
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                postal_code=address.postal_code,
+                country=address.country,
+            ),
+            currency=input.currency,
+            idempotency_key=input.idempotency_key,
+            note=input.note,
+        )
+        result = await checkout_resolvers.checkout(info.context, request)
+        orders = []
+        for order_id in result.order_ids:
+            row = await order_resolvers.order_by_id(info.context, order_id)
+            if row is not None:
+                orders.append(Order.from_row(row, info.context))
+        return CheckoutPayload(orders=orders, user_errors=user_errors(result.problems))
+
+    @strawberry.mutation(
+        description="Move an order along its state machine (see OrderStatus); every other move "
+        "is an INVALID_TRANSITION. `note` is required to cancel, dispute, or deliver as the "
+        "seller (the proof).",
+        extensions=authenticated(),
+    )
+    async def update_order_status(
+        self,
+        info: Info[Context, None],
+        id: strawberry.ID,
+        status: OrderStatus,  # type: ignore[valid-type]
+        note: str | None = None,
+    ) -> OrderPayload:
+        outcome = await order_resolvers.change_status(
+            info.context, id, OrderStatusValue(status), note
+        )
+        return await _order_payload(info, outcome)
+
+    @strawberry.mutation(
+        description="Cancel a PLACED or CONFIRMED order (either side); its stock is released.",
+        extensions=authenticated(),
+    )
+    async def cancel_order(
+        self, info: Info[Context, None], id: strawberry.ID, reason: str
+    ) -> OrderPayload:
+        outcome = await order_resolvers.change_status(
+            info.context, id, OrderStatusValue.CANCELLED, reason, note_path="reason"
+        )
+        return await _order_payload(info, outcome)
