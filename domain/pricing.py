@@ -50,7 +50,9 @@ def buyer_unit_price(tiers: Sequence[Tier], contract: Sequence[Tier], quantity: 
     return unit_price_for(tiers, quantity)
 
 
-def check_quantity_rules(minimum_order_quantity: int, order_increment: int) -> list[Problem]:
+def check_quantity_rules(
+    minimum_order_quantity: int, order_increment: int, maximum_order_quantity: int | None = None
+) -> list[Problem]:
     problems = []
     if not 1 <= minimum_order_quantity <= MAX_QUANTITY:
         problems.append(
@@ -61,6 +63,15 @@ def check_quantity_rules(minimum_order_quantity: int, order_increment: int) -> l
         )
     if not 1 <= order_increment <= MAX_QUANTITY:
         problems.append(Problem(("orderIncrement",), f"must be between 1 and {MAX_QUANTITY}"))
+    if maximum_order_quantity is not None and not (
+        minimum_order_quantity <= maximum_order_quantity <= MAX_QUANTITY
+    ):
+        problems.append(
+            Problem(
+                ("maximumOrderQuantity",),
+                f"must be between the minimum order quantity and {MAX_QUANTITY}",
+            )
+        )
     return problems
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 import uuid
 from collections.abc import Sequence
@@ -238,6 +239,12 @@ def price_in(money: Money, currency: str | None, fx: FxTable | None) -> Money:
 # --- writes ----------------------------------------------------------------------------------
 
 
+class Keep(enum.Enum):
+    """An input left out: keep what is stored."""
+
+    KEEP = "KEEP"
+
+
 @dataclass(frozen=True, slots=True)
 class TierSpec:
     min_quantity: int
@@ -253,6 +260,8 @@ class VariantSpec:
     order_increment: int | None
     price_tiers: list[TierSpec]
     stock: int | None
+    # A cap per order line: a number sets it, None removes it, KEEP leaves it as stored.
+    maximum_order_quantity: int | None | Keep = Keep.KEEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +296,10 @@ def _check_variant(spec: VariantSpec) -> list[Problem]:
     # Only an absent value defaults to 1: an explicit 0 is refused, not silently replaced.
     moq = 1 if spec.minimum_order_quantity is None else spec.minimum_order_quantity
     increment = 1 if spec.order_increment is None else spec.order_increment
-    quantity_problems = check_quantity_rules(moq, increment)
+    maximum = spec.maximum_order_quantity
+    quantity_problems = check_quantity_rules(
+        moq, increment, None if isinstance(maximum, Keep) else maximum
+    )
     problems += quantity_problems
     if quantity_problems:
         pass  # tiers are measured against the minimum: no use checking them against a bad one
@@ -404,6 +416,8 @@ async def _write_variants(
             "minimum_order_quantity": spec.minimum_order_quantity or 1,
             "order_increment": spec.order_increment or 1,
         }
+        if not isinstance(spec.maximum_order_quantity, Keep):
+            values["maximum_order_quantity"] = spec.maximum_order_quantity
         # SKUs match case-insensitively; an update keeps the spelling first stored.
         variant_id = existing.get(spec.sku.lower())
         if variant_id is None:
@@ -577,6 +591,9 @@ def _keep_stored_quantity_rules(
                 order_increment=variant.order_increment
                 if variant.order_increment is not None
                 else row.order_increment,
+                maximum_order_quantity=row.maximum_order_quantity
+                if isinstance(variant.maximum_order_quantity, Keep)
+                else variant.maximum_order_quantity,
             )
         kept.append(variant)
     return kept

@@ -20,7 +20,7 @@ from domain.catalog import ProductStatus as ProductStatusValue
 from resolvers import catalog as catalog_resolvers
 from resolvers import companies as company_resolvers
 from resolvers import identity as identity_resolvers
-from resolvers.catalog import ProductPrefetch, ProductSpec, TierSpec, VariantSpec
+from resolvers.catalog import Keep, ProductPrefetch, ProductSpec, TierSpec, VariantSpec
 from resolvers.context import Context, Services
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import from_global_id, key_of
@@ -243,6 +243,9 @@ def _variant_spec(variant: VariantInput) -> VariantSpec:
         currency=variant.currency,
         minimum_order_quantity=variant.minimum_order_quantity,
         order_increment=variant.order_increment,
+        maximum_order_quantity=Keep.KEEP
+        if variant.maximum_order_quantity is strawberry.UNSET
+        else variant.maximum_order_quantity,
         price_tiers=[TierSpec(t.min_quantity, t.unit_price) for t in variant.price_tiers],
         stock=variant.stock,
     )

@@ -123,6 +123,9 @@ class ProductVariant(Node):
     order_increment: int = strawberry.field(
         description="Quantities above the minimum go up in steps of this size."
     )
+    maximum_order_quantity: int | None = strawberry.field(
+        description="At most this many can be ordered in one line; null: no cap."
+    )
     currency: CurrencyCode = strawberry.field(
         description="The currency the seller prices this variant in."
     )
@@ -167,6 +170,7 @@ class ProductVariant(Node):
             name=row.name,
             minimum_order_quantity=row.minimum_order_quantity,
             order_increment=row.order_increment,
+            maximum_order_quantity=row.maximum_order_quantity,
             currency=row.currency,
             product=product if product is not None else Deferred(load_product),
             available_quantity=available
@@ -440,6 +444,11 @@ class VariantInput:
     currency: CurrencyCode
     minimum_order_quantity: int | None = strawberry.field(default=None, description="Default 1.")
     order_increment: int | None = strawberry.field(default=None, description="Default 1.")
+    maximum_order_quantity: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="At most this many per order line; null for no cap; left out: unchanged "
+        "(no cap for a new variant).",
+    )
     price_tiers: list[PriceTierInput] = strawberry.field(
         description="At least one, at most 20; the first starts at the minimum order quantity."
     )

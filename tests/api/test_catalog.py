@@ -1364,3 +1364,49 @@ async def test_set_stock_in_a_named_warehouse(client, services, cats, seller):
     }
     body = await gql(client, SET_STOCK_IN, variables, token=other.token)
     assert problems(body["data"]["setStock"]) == [(["warehouseId"], "NOT_FOUND")]
+
+
+MAXIMUM = """
+query Max($id: ID!) { product(id: $id) { variants { sku maximumOrderQuantity } } }
+"""
+
+
+async def test_a_maximum_per_line_is_set_kept_cleared_and_enforced(client, cats, seller):
+    sku = f"cap-{uuid.uuid4().hex[:8]}"
+    capped = variant_input(sku, moq=5, tiers=[(5, "2.00")])
+    capped["maximumOrderQuantity"] = 40
+    product = await create_product(client, seller.token, cats["root"], variants=[capped])
+
+    async def maximum() -> int | None:
+        body = await gql(client, MAXIMUM, {"id": product["id"]}, token=seller.token)
+        value: int | None = body["data"]["product"]["variants"][0]["maximumOrderQuantity"]
+        return value
+
+    assert await maximum() == 40
+    buyer = await register(client, buyer=True)
+    add = "mutation($v: ID!) { addToCart(variantId: $v, quantity: 45) { userErrors { code } } }"
+    body = await gql(client, add, {"v": product["variants"][0]["id"]}, token=buyer.token)
+    assert body["data"]["addToCart"]["userErrors"] == [{"code": "ABOVE_MAXIMUM_QUANTITY"}]
+    # Left out of an update: kept.
+    unchanged = variant_input(sku, moq=5, tiers=[(5, "1.90")])
+    await gql(
+        client,
+        UPDATE,
+        {"id": product["id"], "input": {"variants": [unchanged]}},
+        token=seller.token,
+    )
+    assert await maximum() == 40
+    # Explicitly null: removed.
+    cleared = {**unchanged, "maximumOrderQuantity": None}
+    await gql(
+        client, UPDATE, {"id": product["id"], "input": {"variants": [cleared]}}, token=seller.token
+    )
+    assert await maximum() is None
+
+
+async def test_a_maximum_below_the_minimum_is_refused(client, cats, seller):
+    data = product_input(
+        cats["root"], variants=[{**variant_input(moq=10), "maximumOrderQuantity": 5}]
+    )
+    payload = await create_raw(client, seller.token, data)
+    assert problems(payload) == [(["input", "variants", "0", "maximumOrderQuantity"], "INVALID")]
