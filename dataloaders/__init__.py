@@ -84,6 +84,10 @@ class Loaders:
         return self._get("events_by_order_id", orders.events_by_order_id)
 
     @property
+    def stock_levels_by_variant_id(self) -> DataLoader:
+        return self._get("stock_levels_by_variant_id", catalog.stock_levels_by_variant_id)
+
+    @property
     def latest_fx_table(self) -> DataLoader:
         return self._get("latest_fx_table", catalog.latest_fx_table)
 

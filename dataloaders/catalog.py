@@ -17,7 +17,15 @@ from dataloaders.batching import (
     one_per_key,
     value_per_key,
 )
-from db.models import Category, FxRate, PriceTier, Product, ProductVariant, StockLevel
+from db.models import (
+    Category,
+    FxRate,
+    PriceTier,
+    Product,
+    ProductVariant,
+    StockLevel,
+    Warehouse,
+)
 from domain.money import FxTable
 
 PRODUCT_COLUMNS = (
@@ -81,6 +89,18 @@ AVAILABLE_QUANTITY_BY_VARIANT_ID = CompiledRead(
     .where(any_of_keys(StockLevel.variant_id))
     .group_by(StockLevel.variant_id)
 )
+STOCK_LEVELS_BY_VARIANT_ID = CompiledRead(
+    select(
+        StockLevel.variant_id,
+        StockLevel.warehouse_id,
+        Warehouse.name.label("warehouse_name"),
+        StockLevel.on_hand,
+        StockLevel.reserved,
+    )
+    .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+    .where(any_of_keys(StockLevel.variant_id))
+    .order_by(StockLevel.variant_id, Warehouse.is_default.desc(), Warehouse.name)
+)
 LATEST_FX_RATES = CompiledRead(
     select(FxRate.base, FxRate.quote, FxRate.rate)
     .where(FxRate.effective_at <= func.now())
@@ -122,6 +142,10 @@ def available_quantity_by_variant_id(engine: AsyncEngine) -> DataLoader:
 
 
 LATEST = "latest"
+
+
+def stock_levels_by_variant_id(engine: AsyncEngine) -> DataLoader:
+    return many_per_key(engine, STOCK_LEVELS_BY_VARIANT_ID, "variant_id")
 
 
 def latest_fx_table(engine: AsyncEngine) -> DataLoader:

@@ -61,6 +61,7 @@ from schema.companies import (
     UpdateCompanyInput,
     User,
 )
+from schema.inventory import InventoryMutation, InventoryQuery
 from schema.orders import OrderMutation, OrderQuery, order_node
 from schema.pricing import PricingMutation, PricingQuery, price_list_node
 from schema.selection import any_argument, descend, selects
@@ -377,8 +378,10 @@ class CoreMutation:
 
 
 # Each domain module contributes its part of the root types.
-Query = merge_types("Query", (CoreQuery, CartQuery, OrderQuery, PricingQuery))
-Mutation = merge_types("Mutation", (CoreMutation, CartMutation, OrderMutation, PricingMutation))
+Query = merge_types("Query", (CoreQuery, CartQuery, InventoryQuery, OrderQuery, PricingQuery))
+Mutation = merge_types(
+    "Mutation", (CoreMutation, CartMutation, InventoryMutation, OrderMutation, PricingMutation)
+)
 
 # Types reachable only through the Node interface still belong in the schema.
 SCHEMA_TYPES: Sequence[type] = (Product, ProductVariant, Category, Company, User)

@@ -24,12 +24,14 @@ from domain.money import Money as MoneyValue
 from domain.pricing import Tier, buyer_unit_price
 from resolvers import catalog as catalog_resolvers
 from resolvers import pricing as pricing_resolvers
+from resolvers import warehouses as warehouse_resolvers
 from resolvers.catalog import ProductGraph, price_in
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import to_global_id
 from schema.common import CurrencyCode, Deferred, Money, Node, UserError
 from schema.companies import Company
+from schema.inventory import StockLevel
 
 ProductStatus = strawberry.enum(
     ProductStatusValue,
@@ -182,6 +184,13 @@ class ProductVariant(Node):
             fx=fx,
             display_currency=display_currency,
         )
+
+    @strawberry.field(
+        description="Stock per warehouse; only the seller sees it (null for everyone else)."
+    )
+    async def stock_levels(self, info: Info[Context, None]) -> list[StockLevel] | None:
+        rows = await warehouse_resolvers.stock_levels(info.context, self.row.id)
+        return None if rows is None else [StockLevel.from_row(row) for row in rows]
 
     async def _load_pricing(
         self, info: Info[Context, None], currency: str | None, contract: bool = False
