@@ -261,7 +261,7 @@ class VariantSpec:
     price_tiers: list[TierSpec]
     stock: int | None
     # A cap per order line: a number sets it, None removes it, KEEP leaves it as stored.
-    maximum_order_quantity: int | None | Keep = Keep.KEEP
+    maximum_order_quantity: int | Keep | None = Keep.KEEP
 
 
 @dataclass(frozen=True, slots=True)
