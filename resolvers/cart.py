@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Cart, CartLine
+from db.models import Cart, CartLine, ProductVariant
 from domain.catalog import ProductStatus
 from domain.money import Money
 from domain.problems import Problem
@@ -50,7 +50,7 @@ class CartView:
     lines: list[PricedLine]
 
 
-def quantity_rules(variant: Row[Any]) -> QuantityRules:
+def quantity_rules(variant: Any) -> QuantityRules:
     return QuantityRules(
         variant.minimum_order_quantity, variant.order_increment, variant.maximum_order_quantity
     )
@@ -183,7 +183,17 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
         if quantity == 0:
             await session.execute(delete(CartLine).where(CartLine.id == line_key))
         else:
-            variant = await ctx.loaders.variant_by_id.load(variant_id)
+            # On this transaction's connection: asking the loaders here would hold this one
+            # while waiting for another, and under load the pool runs dry.
+            variant = (
+                await session.execute(
+                    select(
+                        ProductVariant.minimum_order_quantity,
+                        ProductVariant.order_increment,
+                        ProductVariant.maximum_order_quantity,
+                    ).where(ProductVariant.id == variant_id)
+                )
+            ).one()
             if (problem := quantity_rules(variant).check(quantity)) is not None:
                 return Outcome(problems=[problem])
             await session.execute(

@@ -190,6 +190,14 @@ async def _price_lines(
                 )
                 continue
             unit = fx.convert(price, currency)
+            if unit.minor <= 0:
+                problems.append(
+                    Problem(
+                        ("input", "currency"),
+                        f"{variant.sku} costs less than the smallest unit of {currency}",
+                    )
+                )
+                continue
         priced.append(_PricedLine(index, variant, product, line.quantity, price, unit, rate))
     return priced, problems
 

@@ -123,7 +123,8 @@ class Order(Base):
     fx_rate: Mapped[Decimal | None] = mapped_column(Numeric(24, 12))
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     note: Mapped[str | None] = mapped_column(Text)
-    # Optimistic concurrency: every status change bumps it and checks the one it read.
+    # Bumped by every status change (changes themselves serialise on the order's row lock):
+    # clients can tell two states of an order apart, and a future optimistic write can check it.
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
