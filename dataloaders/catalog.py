@@ -26,7 +26,7 @@ from db.models import (
     StockLevel,
     Warehouse,
 )
-from domain.money import FxTable
+from domain.money import FxTable, QuotedRate
 
 PRODUCT_COLUMNS = (
     Product.id,
@@ -102,7 +102,7 @@ STOCK_LEVELS_BY_VARIANT_ID = CompiledRead(
     .order_by(StockLevel.variant_id, Warehouse.is_default.desc(), Warehouse.name)
 )
 LATEST_FX_RATES = CompiledRead(
-    select(FxRate.base, FxRate.quote, FxRate.rate)
+    select(FxRate.base, FxRate.quote, FxRate.rate, FxRate.effective_at)
     .where(FxRate.effective_at <= func.now())
     .ext(distinct_on(FxRate.base, FxRate.quote))
     .order_by(FxRate.base, FxRate.quote, FxRate.effective_at.desc())
@@ -149,11 +149,15 @@ def stock_levels_by_variant_id(engine: AsyncEngine) -> DataLoader:
 
 
 def latest_fx_table(engine: AsyncEngine) -> DataLoader:
-    """Key: LATEST (the rates valid now). One table per request, so every price agrees."""
+    """Key: LATEST (the rates valid now). One table per request, so every price agrees.
+    Each direction keeps its effective_at: the table picks the newer of (base, quote) and
+    (quote, base)."""
 
     async def batch(keys: list[Hashable]) -> list[FxTable]:
         rows = await LATEST_FX_RATES.fetch(engine)
-        table = FxTable({(row.base, row.quote): Decimal(row.rate) for row in rows})
+        table = FxTable(
+            {(row.base, row.quote): QuotedRate(Decimal(row.rate), row.effective_at) for row in rows}
+        )
         return [table for _ in keys]
 
     return DataLoader(batch)

@@ -58,10 +58,10 @@ ENTRIES_BY_PRICE_LIST_ID = CompiledRead(
 )
 
 # Which list prices each variant for one buyer today: among the valid lists of that buyer with
-# entries for the variant (a variant has one seller, so these are lists of one seller), the most
-# recently created one wins, ties broken by id. Deterministic, and a seller replaces a contract by
-# creating a newer list without having to end the old one first. Entries in a currency other
-# than the variant's (setPriceListEntries refuses them) never apply.
+# entries for the variant, the most recently created one wins, ties broken by id. Deterministic,
+# and a seller replaces a contract by creating a newer list without having to end the old one
+# first. Only lists of the variant's own seller count, and only entries in the variant's
+# currency: setPriceListEntries refuses anything else, and this read does not trust that alone.
 _CHOSEN = (
     select(PriceListEntry.variant_id, PriceListEntry.price_list_id, PriceList.currency)
     .join(PriceList, PriceList.id == PriceListEntry.price_list_id)
@@ -69,6 +69,7 @@ _CHOSEN = (
     .where(
         any_of_keys(PriceListEntry.variant_id),
         PriceList.buyer_id == bindparam("buyer", type_=UUID(as_uuid=True)),
+        PriceList.seller_id == ProductVariant.seller_id,
         PriceList.currency == ProductVariant.currency,
         valid_today(),
     )
@@ -99,7 +100,7 @@ def price_list_by_id(engine: AsyncEngine) -> DataLoader:
 
 
 def entries_by_price_list_id(engine: AsyncEngine) -> DataLoader:
-    """A list's entries by variant, then ascending minQuantity (at most 1000: the write limit)."""
+    """A list's entries by variant, then ascending minQuantity (at most 100: the write limit)."""
     return many_per_key(engine, ENTRIES_BY_PRICE_LIST_ID, "price_list_id")
 
 

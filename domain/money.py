@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 
@@ -75,32 +76,73 @@ def has_at_most_exponent_decimals(amount: Decimal, currency: str) -> bool:
         return False
 
 
+# Rates are recorded as numeric(24, 12) (fx_rates.rate, order_lines.fx_rate): a derived rate
+# (an inverse or a rate through the pivot) is quantized to that many decimals and converts with
+# exactly that value, so the recorded rate reproduces the conversion. A rate that does not fit
+# (>= 10^12) or rounds to zero is treated as missing.
+RATE_DECIMALS = 12
+MAX_RATE = Decimal(10) ** 12
+_RATE_QUANTUM = Decimal(1).scaleb(-RATE_DECIMALS)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedRate:
+    """Units of quote for one unit of base, and since when it is valid."""
+
+    rate: Decimal
+    effective_at: datetime
+
+
+def _recordable(rate: Decimal) -> Decimal | None:
+    """`rate` quantized half-even to RATE_DECIMALS, or None when it cannot be recorded."""
+    if not rate.is_finite():
+        return None
+    quantized = rate.quantize(_RATE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    if quantized <= 0 or quantized >= MAX_RATE:
+        return None
+    return quantized
+
+
 @dataclass(frozen=True, slots=True)
 class FxTable:
-    """Rates valid at one moment: `rates[(base, quote)]` = units of quote for one unit of base."""
+    """Rates valid at one moment: `rates[(base, quote)]` = units of quote for one unit of base.
 
-    rates: dict[tuple[str, str], Decimal]
+    When a pair is quoted in both directions, the newer quote wins (the inverse of a newer
+    (quote, base) row beats an older (base, quote) row; on a tie the direct row wins).
+    """
+
+    rates: dict[tuple[str, str], QuotedRate]
 
     def currencies(self) -> set[str]:
         return {code for pair in self.rates for code in pair}
 
+    def _pair_rate(self, base: str, quote: str) -> Decimal | None:
+        direct = self.rates.get((base, quote))
+        inverse = self.rates.get((quote, base))
+        if direct is not None and (inverse is None or direct.effective_at >= inverse.effective_at):
+            return _recordable(direct.rate)
+        if inverse is not None and inverse.rate > 0:
+            return _recordable(Decimal(1) / inverse.rate)
+        return None
+
     def rate(self, base: str, quote: str) -> Decimal:
+        """The rate, at most RATE_DECIMALS decimals; MissingRateError when there is none."""
         if base == quote:
             return Decimal(1)
-        direct = self.rates.get((base, quote))
-        if direct is not None:
-            return direct
-        inverse = self.rates.get((quote, base))
-        if inverse is not None:
-            return Decimal(1) / inverse
+        pair = self._pair_rate(base, quote)
+        if pair is not None:
+            return pair
         if PIVOT_CURRENCY not in (base, quote):
-            try:
-                return self.rate(base, PIVOT_CURRENCY) * self.rate(PIVOT_CURRENCY, quote)
-            except MissingRateError:
-                pass
+            first = self._pair_rate(base, PIVOT_CURRENCY)
+            second = self._pair_rate(PIVOT_CURRENCY, quote)
+            if first is not None and second is not None:
+                through = _recordable(first * second)
+                if through is not None:
+                    return through
         raise MissingRateError(f"no exchange rate from {base} to {quote}")
 
     def convert(self, money: Money, currency: str) -> Money:
+        """Half-even at the target currency's exponent, with exactly `rate(...)`."""
         if money.currency == currency:
             return money
         return Money.from_decimal(money.amount * self.rate(money.currency, currency), currency)

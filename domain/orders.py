@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from domain.problems import Problem
 
+# The longest note on an order: a checkout's note for the sellers, a reason, a delivery proof.
+MAX_NOTE_LENGTH = 2000
+
 
 class OrderStatus(enum.StrEnum):
     PLACED = "PLACED"

@@ -7,12 +7,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
 
-from domain.money import Money, currency_exponent, has_at_most_exponent_decimals
+from domain.money import (
+    FxTable,
+    MissingRateError,
+    Money,
+    currency_exponent,
+    has_at_most_exponent_decimals,
+)
 from domain.problems import Problem
 
 # Upper bounds that keep prices and quantities far from integer overflow in bigint columns.
 MAX_UNIT_PRICE = Decimal("1000000000")
 MAX_QUANTITY = 1_000_000_000
+# Money bounds, in minor units of any currency: far below bigint (2^63 ~ 9.2 * 10^18), so that
+# a line total, an order total and their sums can never overflow a column.
+MAX_LINE_TOTAL_MINOR = 10**15
+MAX_ORDER_TOTAL_MINOR = 10**15
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +141,69 @@ def check_price_tiers(
             )
             break
     return problems
+
+
+class AmountTooLargeError(ValueError):
+    """A line or an order total above the money bounds."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinePrice:
+    """A priced line in one currency: `total` is always `unit` times the quantity."""
+
+    unit: Money
+    total: Money
+    rate: Decimal  # the rate that converted the seller's unit price (1 when none was needed)
+
+
+def price_line(unit: Money, quantity: int, currency: str, fx: FxTable | None) -> LinePrice:
+    """The one rule for what a line costs in `currency` (cart and checkout alike).
+
+    1. Convert the seller's unit price into `currency` with `fx.rate(...)` (at most 12 decimals,
+       the recorded rate), rounding half-even at the currency's exponent.
+    2. Multiply that converted unit price by the quantity — no further rounding.
+
+    So a line's total is always unit times quantity (the order_lines check constraint) and the sum
+    of the cart's lines in a currency is exactly what an order in that currency charges.
+
+    Raises MissingRateError when a conversion is needed and there is no rate (or no table),
+    AmountTooLargeError when the total is above MAX_LINE_TOTAL_MINOR.
+    """
+    if quantity < 0:
+        raise ValueError("a quantity is not negative")
+    converted, rate = unit_price_in(unit, currency, fx)
+    total = converted.times(quantity)
+    if abs(total.minor) > MAX_LINE_TOTAL_MINOR:
+        raise AmountTooLargeError(
+            f"a line may cost at most {_bound(MAX_LINE_TOTAL_MINOR, currency)}"
+        )
+    return LinePrice(converted, total, rate)
+
+
+def unit_price_in(unit: Money, currency: str, fx: FxTable | None) -> tuple[Money, Decimal]:
+    """Step 1 of price_line: the unit price in `currency` and the rate used (1 when none was
+    needed). Unbounded: for showing a cart whose lines grew too costly (checkout refuses them).
+    """
+    if unit.currency == currency:
+        return unit, Decimal(1)
+    if fx is None:
+        raise MissingRateError(f"no exchange rate from {unit.currency} to {currency}")
+    rate = fx.rate(unit.currency, currency)
+    return Money.from_decimal(unit.amount * rate, currency), rate
+
+
+def order_total(totals: Sequence[Money], currency: str) -> Money:
+    """The sum of line totals (all in `currency`); AmountTooLargeError above
+    MAX_ORDER_TOTAL_MINOR."""
+    if any(total.currency != currency for total in totals):
+        raise ValueError("line totals of an order share its currency")
+    minor = sum(total.minor for total in totals)
+    if abs(minor) > MAX_ORDER_TOTAL_MINOR:
+        raise AmountTooLargeError(
+            f"an order may cost at most {_bound(MAX_ORDER_TOTAL_MINOR, currency)}"
+        )
+    return Money(minor, currency)
+
+
+def _bound(minor: int, currency: str) -> str:
+    return f"{Money(minor, currency).amount} {currency}"

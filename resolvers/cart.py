@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Cart, CartLine, ProductVariant
 from domain.catalog import ProductStatus
-from domain.money import Money
+from domain.money import FxTable, Money
+from domain.pricing import MAX_QUANTITY, AmountTooLargeError, price_line, unit_price_in
 from domain.problems import Problem
 from domain.quantities import QuantityRules
 from resolvers import pricing
@@ -39,7 +40,15 @@ class PricedLine:
 
     @property
     def line_total(self) -> Money:
+        """In the seller's currency: unit price times quantity."""
         return self.unit_price.times(self.quantity)
+
+    def total_in(self, currency: str, fx: FxTable | None) -> Money:
+        """The line in `currency` by checkout's rule (domain.pricing.price_line): the unit
+        price converted, then times the quantity. Not bounded here: a line that grew too
+        costly (a seller raised the price) still shows, and checkout refuses it."""
+        unit, _ = unit_price_in(self.unit_price, currency, fx)
+        return unit.times(self.quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +135,8 @@ async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Ou
     variant, problem = await _buyable_variant(ctx, variant_global_id)
     if problem is not None or variant is None:
         return Outcome(problems=[problem] if problem else [])
+    # Warm the price loaders (keyed by variant) outside the transaction: see _too_costly.
+    await pricing.unit_prices(ctx, [(variant.id, quantity)])
     async with ctx.services.sessions() as session, session.begin():
         cart_id = await lock_cart(session, user_id, company_id)
         existing = await session.scalar(
@@ -150,6 +161,8 @@ async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Ou
                     problem.code,
                 )
             return Outcome(problems=[problem])
+        if (problem := await _too_costly(ctx, variant.id, total)) is not None:
+            return Outcome(problems=[problem])
         statement = pg_insert(CartLine).values(
             id=uuid.uuid4(), cart_id=cart_id, variant_id=variant.id, quantity=total
         )
@@ -173,6 +186,8 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
         return not_found
     if quantity < 0:
         return Outcome(problems=[Problem(("quantity",), "must be 0 (remove) or more")])
+    if quantity > 0:
+        await _warm_line_prices(ctx, line_key, user_id, company_id, quantity)
     async with ctx.services.sessions() as session, session.begin():
         cart_id = await lock_cart(session, user_id, company_id)
         variant_id = await session.scalar(
@@ -196,12 +211,42 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
             ).one()
             if (problem := quantity_rules(variant).check(quantity)) is not None:
                 return Outcome(problems=[problem])
+            if (problem := await _too_costly(ctx, variant_id, quantity)) is not None:
+                return Outcome(problems=[problem])
             await session.execute(
                 update(CartLine).where(CartLine.id == line_key).values(quantity=quantity)
             )
         await session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
     ctx.forget_reads()
     return Outcome(key=cart_id)
+
+
+async def _too_costly(ctx: Context, variant_id: uuid.UUID, quantity: int) -> Problem | None:
+    """Why a line of `quantity` units cannot be in the cart: above MAX_QUANTITY, or its total
+    (in the seller's currency) above the money bounds. Prices come from the loaders, warmed
+    before the transaction (they are keyed by variant, so no pooled connection is taken here
+    while the transaction holds one)."""
+    if quantity > MAX_QUANTITY:
+        return Problem(("quantity",), f"a line holds at most {MAX_QUANTITY} units")
+    (unit,) = await pricing.unit_prices(ctx, [(variant_id, quantity)])
+    try:
+        price_line(unit, quantity, unit.currency, None)
+    except AmountTooLargeError as too_large:
+        return Problem(("quantity",), str(too_large))
+    return None
+
+
+async def _warm_line_prices(
+    ctx: Context, line_id: uuid.UUID, user_id: uuid.UUID, company_id: uuid.UUID, quantity: int
+) -> None:
+    async with ctx.engine.connect() as connection:
+        variant_id = await connection.scalar(
+            select(CartLine.variant_id)
+            .join(Cart, Cart.id == CartLine.cart_id)
+            .where(CartLine.id == line_id, Cart.user_id == user_id, Cart.company_id == company_id)
+        )
+    if variant_id is not None:
+        await pricing.unit_prices(ctx, [(variant_id, quantity)])
 
 
 async def clear_cart(ctx: Context) -> Outcome:

@@ -47,6 +47,7 @@ from resolvers.product_listing import (
     fetch_page,
     listing_statement,
 )
+from resolvers.transactions import run_write
 from resolvers.warehouses import ensure_default_warehouse
 
 MAX_CATEGORIES = 1000
@@ -397,7 +398,10 @@ async def _write_variants(
     warehouse_id: uuid.UUID,
     variants: list[VariantSpec],
 ) -> None:
-    """Insert new SKUs, update existing ones (their tiers are replaced)."""
+    """Insert new SKUs, update existing ones (their tiers are replaced), then set their stock.
+
+    Raises _Refused (the caller's transaction rolls back) when a stock is below what open
+    orders reserve."""
     existing = {
         sku.lower(): variant_id
         for sku, variant_id in (
@@ -409,6 +413,8 @@ async def _write_variants(
         ).all()
     }
     position_base = len(existing)
+    # Stock is written after the loop, in variant order (see _write_stock).
+    stock: dict[uuid.UUID, tuple[int, int]] = {}
     for index, spec in enumerate(variants):
         values = {
             "name": spec.name.strip(),
@@ -450,7 +456,60 @@ async def _write_variants(
             ],
         )
         if spec.stock is not None:
-            await _upsert_stock(session, variant_id, warehouse_id, spec.stock)
+            stock[variant_id] = (index, spec.stock)
+    await _write_stock(session, warehouse_id, stock)
+
+
+class _Refused(Exception):
+    """Raised inside a transaction to roll it back and answer with these problems."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+async def _write_stock(
+    session: AsyncSession, warehouse_id: uuid.UUID, stock: dict[uuid.UUID, tuple[int, int]]
+) -> None:
+    """Set on-hand stock of variants in one warehouse; `stock`: variant -> (input index, units).
+
+    Rows are locked and written in variant order, as checkout and order status changes lock
+    them, so these writes queue behind each other instead of deadlocking. A quantity below what
+    open orders reserve is refused (setStock's rule) with nothing written (_Refused)."""
+    if not stock:
+        return
+    ordered = sorted(stock)
+    reserved = dict(
+        (
+            await session.execute(
+                select(StockLevel.variant_id, StockLevel.reserved)
+                .where(
+                    StockLevel.warehouse_id == warehouse_id,
+                    StockLevel.variant_id.in_(ordered),
+                )
+                # Locked in this order: PostgreSQL locks the rows as the sort returns them.
+                .order_by(StockLevel.variant_id)
+                .with_for_update()
+            )
+        ).all()
+    )
+    problems = [
+        Problem(
+            ("input", "variants", str(index), "stock"),
+            _reserved_message(reserved[variant_id]),
+            "CONFLICT",
+        )
+        for variant_id, (index, on_hand) in stock.items()
+        if on_hand < reserved.get(variant_id, 0)
+    ]
+    if problems:
+        raise _Refused(sorted(problems, key=lambda problem: int(problem.path[2])))
+    for variant_id in ordered:
+        await _upsert_stock(session, variant_id, warehouse_id, stock[variant_id][1])
+
+
+def _reserved_message(reserved: int) -> str:
+    return f"{reserved} units are reserved by open orders; set at least that many"
 
 
 async def _upsert_stock(
@@ -518,39 +577,48 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
     if problems:
         return Outcome(problems=nest(problems, "input"))
     assert spec.name is not None and spec.variants and category_id is not None
+    name, variants = spec.name, spec.variants
     company = await ctx.loaders.company_by_id.load(seller_id)
     product_id = uuid.uuid4()
-    currency = spec.variants[0].currency
-    try:
-        async with ctx.services.sessions() as session, session.begin():
-            skus = [v.sku for v in spec.variants]
-            taken = await _taken_skus(session, seller_id, skus, None)
-            if taken:
-                return Outcome(problems=_sku_taken_problems(spec.variants, taken))
-            await session.execute(
-                insert(Product).values(
-                    id=product_id,
-                    seller_id=seller_id,
-                    category_id=category_id,
-                    name=spec.name.strip(),
-                    slug=product_slug(spec.name, product_id),
-                    description=spec.description or "",
-                    status=spec.status or ProductStatus.DRAFT,
-                    price_currency=currency,
-                    # Placeholders until refresh_product_derived reads the tiers.
-                    price_min_minor=1,
-                    price_max_minor=1,
+    currency = variants[0].currency
+
+    async def write() -> Outcome:
+        try:
+            async with ctx.services.sessions() as session, session.begin():
+                skus = [v.sku for v in variants]
+                taken = await _taken_skus(session, seller_id, skus, None)
+                if taken:
+                    return Outcome(problems=_sku_taken_problems(variants, taken))
+                await session.execute(
+                    insert(Product).values(
+                        id=product_id,
+                        seller_id=seller_id,
+                        category_id=category_id,
+                        name=name.strip(),
+                        slug=product_slug(name, product_id),
+                        description=spec.description or "",
+                        status=spec.status or ProductStatus.DRAFT,
+                        price_currency=currency,
+                        # Placeholders until refresh_product_derived reads the tiers.
+                        price_min_minor=1,
+                        price_max_minor=1,
+                    )
                 )
-            )
-            warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
-            await _write_variants(session, seller_id, product_id, warehouse_id, spec.variants)
-            await refresh_product_derived(session, product_id)
-    except IntegrityError as error:
-        if _is_sku_conflict(error):  # a concurrent request took the SKU first
-            return Outcome(problems=[SKU_RACE_PROBLEM])
-        raise
-    ctx.forget_reads()
-    return Outcome(key=product_id)
+                warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
+                await _write_variants(session, seller_id, product_id, warehouse_id, variants)
+                await refresh_product_derived(session, product_id)
+        except IntegrityError as error:
+            if _is_sku_conflict(error):  # a concurrent request took the SKU first
+                return Outcome(problems=[SKU_RACE_PROBLEM])
+            raise
+        except _Refused as refused:
+            return Outcome(problems=refused.problems)
+        return Outcome(key=product_id)
+
+    outcome = await run_write(write)
+    if outcome.key is not None:
+        ctx.forget_reads()
+    return outcome
 
 
 def _sku_taken_problems(variants: list[VariantSpec], taken: set[str]) -> list[Problem]:
@@ -629,29 +697,44 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
         changes["category_id"] = category_id
     if spec.status is not None:
         changes["status"] = spec.status
-    try:
-        async with ctx.services.sessions() as session, session.begin():
-            if spec.variants:
-                skus = [v.sku for v in spec.variants]
-                taken = await _taken_skus(session, seller_id, skus, row.id)
-                if taken:
-                    return Outcome(problems=_sku_taken_problems(spec.variants, taken))
-                too_many = await _variant_limit_problem(session, row.id, spec.variants)
-                if too_many is not None:
-                    return Outcome(problems=[too_many])
-            if changes:
-                await session.execute(update(Product).where(Product.id == row.id).values(**changes))
-            if spec.variants:
-                company = await ctx.loaders.company_by_id.load(seller_id)
-                warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
-                await _write_variants(session, seller_id, row.id, warehouse_id, spec.variants)
-            await refresh_product_derived(session, row.id)
-    except IntegrityError as error:
-        if _is_sku_conflict(error):
-            return Outcome(problems=[SKU_RACE_PROBLEM])
-        raise
-    ctx.forget_reads()
-    return Outcome(key=row.id)
+    variants = spec.variants
+    # Loaded before the transaction: a loader takes a pooled connection of its own.
+    company = await ctx.loaders.company_by_id.load(seller_id) if variants else None
+
+    async def write() -> Outcome:
+        try:
+            async with ctx.services.sessions() as session, session.begin():
+                if variants:
+                    skus = [v.sku for v in variants]
+                    taken = await _taken_skus(session, seller_id, skus, row.id)
+                    if taken:
+                        return Outcome(problems=_sku_taken_problems(variants, taken))
+                    too_many = await _variant_limit_problem(session, row.id, variants)
+                    if too_many is not None:
+                        return Outcome(problems=[too_many])
+                if changes:
+                    await session.execute(
+                        update(Product).where(Product.id == row.id).values(**changes)
+                    )
+                if variants:
+                    assert company is not None
+                    warehouse_id = await ensure_default_warehouse(
+                        session, seller_id, company.country
+                    )
+                    await _write_variants(session, seller_id, row.id, warehouse_id, variants)
+                await refresh_product_derived(session, row.id)
+        except IntegrityError as error:
+            if _is_sku_conflict(error):
+                return Outcome(problems=[SKU_RACE_PROBLEM])
+            raise
+        except _Refused as refused:
+            return Outcome(problems=refused.problems)
+        return Outcome(key=row.id)
+
+    outcome = await run_write(write)
+    if outcome.key is not None:
+        ctx.forget_reads()
+    return outcome
 
 
 async def set_stock(
@@ -666,40 +749,46 @@ async def set_stock(
         return Outcome(problems=[Problem(("variantId",), "no such variant of yours", "NOT_FOUND")])
     if not 0 <= quantity <= MAX_QUANTITY:
         return Outcome(problems=[Problem(("quantity",), f"must be between 0 and {MAX_QUANTITY}")])
-    async with ctx.services.sessions() as session, session.begin():
-        if warehouse_global_id is not None:
-            warehouse_id = key_of(warehouse_global_id, "Warehouse")
-            owner = (
-                await session.scalar(
-                    select(Warehouse.company_id).where(Warehouse.id == warehouse_id)
-                )
-                if warehouse_id
-                else None
-            )
-            if owner != seller_id:
-                return Outcome(
-                    problems=[Problem(("warehouseId",), "no such warehouse of yours", "NOT_FOUND")]
-                )
-        else:
-            company = await ctx.loaders.company_by_id.load(seller_id)
-            warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
-        # Lock the row: a checkout may be reserving from it right now.
-        reserved = await session.scalar(
-            select(StockLevel.reserved)
-            .where(StockLevel.variant_id == variant.id, StockLevel.warehouse_id == warehouse_id)
-            .with_for_update()
-        )
-        if reserved is not None and quantity < reserved:
-            return Outcome(
-                problems=[
-                    Problem(
-                        ("quantity",),
-                        f"{reserved} units are reserved by open orders; set at least that many",
-                        "CONFLICT",
+    # Loaded before the transaction: a loader takes a pooled connection of its own.
+    company = (
+        await ctx.loaders.company_by_id.load(seller_id) if warehouse_global_id is None else None
+    )
+
+    async def write() -> Outcome:
+        async with ctx.services.sessions() as session, session.begin():
+            if warehouse_global_id is not None:
+                warehouse_id = key_of(warehouse_global_id, "Warehouse")
+                owner = (
+                    await session.scalar(
+                        select(Warehouse.company_id).where(Warehouse.id == warehouse_id)
                     )
-                ]
+                    if warehouse_id
+                    else None
+                )
+                if owner != seller_id:
+                    return Outcome(
+                        problems=[
+                            Problem(("warehouseId",), "no such warehouse of yours", "NOT_FOUND")
+                        ]
+                    )
+            else:
+                assert company is not None
+                warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
+            # Lock the row: a checkout may be reserving from it right now.
+            reserved = await session.scalar(
+                select(StockLevel.reserved)
+                .where(StockLevel.variant_id == variant.id, StockLevel.warehouse_id == warehouse_id)
+                .with_for_update()
             )
-        assert warehouse_id is not None
-        await _upsert_stock(session, variant.id, warehouse_id, quantity)
-    ctx.forget_reads()
-    return Outcome(key=variant.id)
+            if reserved is not None and quantity < reserved:
+                return Outcome(
+                    problems=[Problem(("quantity",), _reserved_message(reserved), "CONFLICT")]
+                )
+            assert warehouse_id is not None
+            await _upsert_stock(session, variant.id, warehouse_id, quantity)
+        return Outcome(key=variant.id)
+
+    outcome = await run_write(write, ("quantity",))
+    if outcome.key is not None:
+        ctx.forget_reads()
+    return outcome

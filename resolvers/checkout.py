@@ -3,10 +3,16 @@
 Every line is re-priced, its quantity rules and stock checked, stock reserved, orders, lines,
 the first history event and an outbox event written, and the cart emptied — or nothing at all.
 The idempotency key makes a retry (even one racing the first attempt) return the same orders.
+
+User errors: paths under ["input", ...] point into the mutation's input; paths under
+["cart", ...] point at the viewer's cart (["cart", "lines", i, ...] is the i-th cart line, oldest
+first, as the `cart` query lists them), since the cart is what checkout reads its lines from.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,7 +38,8 @@ from db.models import (
 )
 from domain.catalog import ProductStatus
 from domain.money import FxTable, MissingRateError, Money
-from domain.orders import OrderStatus, PaymentStatus
+from domain.orders import MAX_NOTE_LENGTH, OrderStatus, PaymentStatus
+from domain.pricing import AmountTooLargeError, order_total, price_line
 from domain.problems import Problem
 from realtime.outbox import record_order_status
 from resolvers import catalog, pricing
@@ -40,7 +47,6 @@ from resolvers.cart import lock_cart, quantity_rules
 from resolvers.context import Context
 
 MAX_KEY_LENGTH = 200
-MAX_NOTE_LENGTH = 2000
 ADDRESS_LIMITS = {"name": 200, "line1": 200, "line2": 200, "city": 120, "postalCode": 20}
 
 
@@ -71,6 +77,20 @@ class CheckoutRequest:
     idempotency_key: str
     note: str | None
 
+    @property
+    def stored_note(self) -> str | None:
+        return (self.note or "").strip() or None
+
+    def fingerprint(self) -> str:
+        """sha256 of what this request asks for, apart from the cart: currency, normalized
+        address and note. See _replay for why the cart's lines are compared separately."""
+        asked = {
+            "currency": self.currency,
+            "address": self.address.as_json(),
+            "note": self.stored_note,
+        }
+        return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
 
 @dataclass(frozen=True, slots=True)
 class CheckoutResult:
@@ -95,6 +115,7 @@ class _PricedLine:
     quantity: int
     source: Money  # unit price as the seller prices it
     unit: Money  # unit price in the order currency
+    total: Money  # unit times quantity, in the order currency (domain.pricing.price_line)
     rate: Decimal
 
 
@@ -126,7 +147,9 @@ def _check_request(request: CheckoutRequest) -> list[Problem]:
     return problems
 
 
-async def _claim_key(session: AsyncSession, ctx: Context, key: str) -> uuid.UUID | None:
+async def _claim_key(
+    session: AsyncSession, ctx: Context, key: str, fingerprint: str
+) -> uuid.UUID | None:
     """Claim the idempotency key; None when an earlier checkout holds it. A concurrent
     identical request blocks here until the first commits (then finds its orders) or rolls
     back (then proceeds itself)."""
@@ -134,21 +157,62 @@ async def _claim_key(session: AsyncSession, ctx: Context, key: str) -> uuid.UUID
     checkout_id = uuid.uuid4()
     claimed = await session.scalar(
         pg_insert(Checkout)
-        .values(id=checkout_id, user_id=user_id, company_id=company_id, idempotency_key=key)
+        .values(
+            id=checkout_id,
+            user_id=user_id,
+            company_id=company_id,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        )
         .on_conflict_do_nothing(index_elements=[Checkout.user_id, Checkout.idempotency_key])
         .returning(Checkout.id)
     )
     return claimed
 
 
-async def _orders_of_earlier_checkout(
-    session: AsyncSession, ctx: Context, key: str
-) -> list[uuid.UUID]:
+_KEY_REUSED = Problem(
+    ("input", "idempotencyKey"), "this key was used for a different checkout", "CONFLICT"
+)
+
+
+async def _replay(session: AsyncSession, ctx: Context, request: CheckoutRequest) -> list[uuid.UUID]:
+    """The orders of the earlier checkout that holds the key, when this request repeats it.
+
+    A genuine retry (the answer was lost after the commit) arrives with the same currency,
+    address and note, but with the cart the first attempt emptied: so the stored fingerprint
+    covers the request only, not the cart. The cart is compared on its own: when the viewer's
+    cart is not empty and its (variant, quantity) lines differ from the earlier checkout's order
+    lines, the key is being reused for a new purchase. Either mismatch is a CONFLICT and
+    nothing is written (the cart is kept)."""
+    earlier = (
+        await session.execute(
+            select(Checkout.id, Checkout.fingerprint).where(
+                Checkout.user_id == ctx.viewer.user_id,
+                Checkout.idempotency_key == request.idempotency_key,
+            )
+        )
+    ).one()
+    if earlier.fingerprint != request.fingerprint():
+        raise _Refused([_KEY_REUSED])
+    in_cart = (
+        await session.execute(
+            select(CartLine.variant_id, CartLine.quantity)
+            .join(Cart, Cart.id == CartLine.cart_id)
+            .where(Cart.user_id == ctx.viewer.user_id, Cart.company_id == ctx.viewer.company_id)
+        )
+    ).all()
+    if in_cart:
+        ordered = (
+            await session.execute(
+                select(OrderLine.variant_id, OrderLine.quantity)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.checkout_id == earlier.id)
+            )
+        ).all()
+        if sorted(map(tuple, in_cart)) != sorted(map(tuple, ordered)):
+            raise _Refused([_KEY_REUSED])
     rows = await session.scalars(
-        select(Order.id)
-        .join(Checkout, Checkout.id == Order.checkout_id)
-        .where(Checkout.user_id == ctx.viewer.user_id, Checkout.idempotency_key == key)
-        .order_by(Order.number)
+        select(Order.id).where(Order.checkout_id == earlier.id).order_by(Order.created_at, Order.id)
     )
     return list(rows)
 
@@ -174,32 +238,63 @@ async def _price_lines(
         if (problem := quantity_rules(variant).check(line.quantity)) is not None:
             problems.append(problem.under(*at))
             continue
-        rate = Decimal(1)
-        unit = price
         if price.currency != currency:
             fx = fx or await catalog.fx_table(ctx)
-            try:
-                rate = fx.rate(price.currency, currency)
-            except MissingRateError:
-                problems.append(
-                    Problem(
-                        ("input", "currency"),
-                        f"{variant.sku} is priced in {price.currency}, which cannot be "
-                        f"converted to {currency} (no exchange rate)",
-                    )
+        try:
+            line_price = price_line(price, line.quantity, currency, fx)
+        except MissingRateError:
+            problems.append(
+                Problem(
+                    ("input", "currency"),
+                    f"{variant.sku} is priced in {price.currency}, which cannot be "
+                    f"converted to {currency} (no exchange rate)",
                 )
-                continue
-            unit = fx.convert(price, currency)
-            if unit.minor <= 0:
-                problems.append(
-                    Problem(
-                        ("input", "currency"),
-                        f"{variant.sku} costs less than the smallest unit of {currency}",
-                    )
+            )
+            continue
+        except AmountTooLargeError as too_large:
+            problems.append(Problem((*at, "quantity"), str(too_large)))
+            continue
+        if line_price.unit.minor <= 0:
+            problems.append(
+                Problem(
+                    ("input", "currency"),
+                    f"{variant.sku} costs less than the smallest unit of {currency}",
                 )
-                continue
-        priced.append(_PricedLine(index, variant, product, line.quantity, price, unit, rate))
+            )
+            continue
+        priced.append(
+            _PricedLine(
+                index,
+                variant,
+                product,
+                line.quantity,
+                price,
+                line_price.unit,
+                line_price.total,
+                line_price.rate,
+            )
+        )
+    problems += _orders_too_large(priced, currency)
     return priced, problems
+
+
+def _orders_too_large(priced: list[_PricedLine], currency: str) -> list[Problem]:
+    """A problem at the line that takes its seller's order above the order bound (at most
+    100 lines, so summing again per line is cheap)."""
+    problems = []
+    totals: dict[uuid.UUID, list[Money]] = defaultdict(list)
+    refused: set[uuid.UUID] = set()
+    for line in priced:
+        seller = line.product.seller_id
+        totals[seller].append(line.total)
+        if seller in refused:
+            continue
+        try:
+            order_total(totals[seller], currency)
+        except AmountTooLargeError as too_large:
+            refused.add(seller)
+            problems.append(Problem(("cart", "lines", str(line.index), "quantity"), str(too_large)))
+    return problems
 
 
 async def _reserve_stock(
@@ -292,9 +387,9 @@ async def _place_orders(ctx: Context, request: CheckoutRequest) -> list[uuid.UUI
     assert viewer.user_id is not None and viewer.company_id is not None
     await _warm_price_reads(ctx, request.currency)
     async with ctx.services.sessions() as session, session.begin():
-        checkout_id = await _claim_key(session, ctx, request.idempotency_key)
+        checkout_id = await _claim_key(session, ctx, request.idempotency_key, request.fingerprint())
         if checkout_id is None:
-            return await _orders_of_earlier_checkout(session, ctx, request.idempotency_key)
+            return await _replay(session, ctx, request)
         cart_id = await lock_cart(session, viewer.user_id, viewer.company_id)
         lines = (
             await session.execute(
@@ -318,7 +413,7 @@ async def _place_orders(ctx: Context, request: CheckoutRequest) -> list[uuid.UUI
             by_seller[line.product.seller_id].append(line)
         for seller_id, seller_lines in by_seller.items():
             order_id = uuid.uuid4()
-            subtotal = sum(line.unit.minor * line.quantity for line in seller_lines)
+            subtotal = order_total([line.total for line in seller_lines], request.currency).minor
             bases = {line.source.currency for line in seller_lines}
             single_base = bases.pop() if len(bases) == 1 else None
             await session.execute(
@@ -339,7 +434,7 @@ async def _place_orders(ctx: Context, request: CheckoutRequest) -> list[uuid.UUI
                     if single_base and single_base != request.currency
                     else None,
                     shipping_address=request.address.as_json(),
-                    note=(request.note or "").strip() or None,
+                    note=request.stored_note,
                     created_at=now,
                     updated_at=now,
                 )
@@ -356,7 +451,7 @@ async def _place_orders(ctx: Context, request: CheckoutRequest) -> list[uuid.UUI
                         "name": f"{line.product.name} — {line.variant.name}"[:400],
                         "quantity": line.quantity,
                         "unit_price_minor": line.unit.minor,
-                        "line_total_minor": line.unit.minor * line.quantity,
+                        "line_total_minor": line.total.minor,
                         "source_currency": line.source.currency,
                         "source_unit_price_minor": line.source.minor,
                         "fx_rate": line.rate,

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import delete, func, insert, or_, select, tuple_, union_all, update
 from sqlalchemy.engine import Row
 
 from dataloaders.batching import fetch_rows
 from dataloaders.orders import ORDER_COLUMNS
 from db.models import Order, OrderEvent, StockLevel, StockReservation
-from domain.orders import OrderStatus, Side, check_transition, consumes_stock, releases_stock
+from domain.orders import (
+    MAX_NOTE_LENGTH,
+    OrderStatus,
+    Side,
+    check_transition,
+    consumes_stock,
+    releases_stock,
+)
 from domain.problems import Problem
 from realtime.outbox import record_order_status
 from resolvers.context import Context
@@ -23,15 +29,7 @@ from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
 from resolvers.pagination import PageRequest, encode_cursor
 
-MAX_NOTE_LENGTH = 2000
 SORT = "NEWEST"
-
-
-class OrderRole(enum.StrEnum):
-    """Which side of its orders the viewer's company wants to see."""
-
-    BUYER = "BUYER"
-    SELLER = "SELLER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,37 +40,27 @@ class OrderPage:
     has_previous_page: bool
     company_id: uuid.UUID
     status: OrderStatus | None
-    role: OrderRole | None
+    role: Side | None
 
 
-def _visible_to(company_id: uuid.UUID, role: OrderRole | None) -> Any:
-    if role == OrderRole.BUYER:
+def _visible_to(company_id: uuid.UUID, role: Side | None) -> Any:
+    if role == Side.BUYER:
         return Order.buyer_id == company_id
-    if role == OrderRole.SELLER:
+    if role == Side.SELLER:
         return Order.seller_id == company_id
     return or_(Order.buyer_id == company_id, Order.seller_id == company_id)
 
 
 async def list_orders(
-    ctx: Context, page: PageRequest, status: OrderStatus | None, role: OrderRole | None
+    ctx: Context, page: PageRequest, status: OrderStatus | None, role: Side | None
 ) -> OrderPage:
     """Newest first; only orders the viewer's company bought or sold (forward pages only)."""
     company_id = ctx.viewer.company_id
     assert company_id is not None
     if not page.forward:
         raise BadUserInputError("orders pages forwards: use `first` and `after`")
-    statement = select(*ORDER_COLUMNS).where(_visible_to(company_id, role))
-    if status is not None:
-        statement = statement.where(Order.status == status)
-    if page.cursor is not None:
-        try:
-            created_at, order_id = datetime.fromisoformat(page.cursor[0]), uuid.UUID(page.cursor[1])
-        except (TypeError, ValueError, IndexError):
-            raise BadUserInputError("the cursor is malformed", argument="after") from None
-        statement = statement.where(
-            tuple_(Order.created_at, Order.id) < tuple_(created_at, order_id)
-        )
-    statement = statement.order_by(Order.created_at.desc(), Order.id.desc()).limit(page.size + 1)
+    after = _cursor_key(page.cursor) if page.cursor is not None else None
+    statement = _newest_first(company_id, role, status, after, page.size + 1)
     rows = list(await fetch_rows(ctx.engine, statement))
     has_more = len(rows) > page.size
     rows = rows[: page.size]
@@ -85,6 +73,48 @@ async def list_orders(
         status=status,
         role=role,
     )
+
+
+def _newest_first(
+    company_id: uuid.UUID,
+    role: Side | None,
+    status: OrderStatus | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Any:
+    """Each side reads its own index ((buyer_id|seller_id, status, created_at, id), or without
+    status): with no role, the two sides are read newest first, `limit` each, and merged
+    (UNION ALL: a company is never both parties of one order)."""
+
+    def side(party: Any) -> Any:
+        statement = select(*ORDER_COLUMNS).where(party == company_id)
+        if status is not None:
+            statement = statement.where(Order.status == status)
+        if after is not None:
+            statement = statement.where(tuple_(Order.created_at, Order.id) < tuple_(*after))
+        return statement.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+
+    if role == Side.BUYER:
+        return side(Order.buyer_id)
+    if role == Side.SELLER:
+        return side(Order.seller_id)
+    both = union_all(side(Order.buyer_id), side(Order.seller_id)).subquery()
+    return select(*both.c).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(limit)
+
+
+def _cursor_key(cursor: list[Any]) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) an `after` cursor carries: exactly an ISO 8601 datetime with a
+    timezone and a UUID, both strings; anything else (a forged cursor) is BAD_USER_INPUT."""
+    malformed = BadUserInputError("the cursor is malformed", argument="after")
+    if len(cursor) != 2 or not all(isinstance(value, str) for value in cursor):
+        raise malformed
+    try:
+        created_at, order_id = datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1])
+    except ValueError:
+        raise malformed from None
+    if created_at.tzinfo is None or created_at.utcoffset() is None:
+        raise malformed
+    return created_at, order_id
 
 
 async def count_orders(ctx: Context, page: OrderPage) -> int:
@@ -104,6 +134,18 @@ async def order_by_id(ctx: Context, order_id: uuid.UUID) -> Row[Any] | None:
     if row is None or company is None or company not in (row.buyer_id, row.seller_id):
         return None
     return row
+
+
+async def orders_by_ids(ctx: Context, order_ids: list[uuid.UUID]) -> list[Row[Any]]:
+    """The orders, in key order, with one batched load; those the viewer's company is not a
+    party of (or that do not exist) are left out."""
+    rows = await ctx.loaders.order_by_id.load_many(order_ids)
+    company = ctx.viewer.company_id
+    return [
+        row
+        for row in rows
+        if row is not None and company is not None and company in (row.buyer_id, row.seller_id)
+    ]
 
 
 async def change_status(

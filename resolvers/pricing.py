@@ -30,7 +30,8 @@ from resolvers.outcome import Outcome
 from resolvers.pagination import PageRequest, encode_cursor
 
 MAX_PRICE_LIST_NAME_LENGTH = 120
-MAX_ENTRIES_PER_CALL = 1000
+# setPriceListEntries replaces all entries, so this bounds a whole list (and PriceList.entries).
+MAX_ENTRIES_PER_LIST = 100
 # fx_rates.rate is numeric(24, 12): 12 digits before the point and 12 after.
 MAX_FX_RATE = Decimal("1e12")
 FX_RATE_DECIMALS = 12
@@ -114,9 +115,11 @@ async def price_list_by_id(ctx: Context, key: uuid.UUID) -> Row[Any] | None:
 
 
 async def entries_of(ctx: Context, price_list_id: uuid.UUID) -> list[Row[Any]]:
-    """A list's entry rows (variant, then ascending minQuantity); callers check the list."""
+    """A list's entry rows (variant, then ascending minQuantity), at most MAX_ENTRIES_PER_LIST;
+    callers check the list."""
     rows: list[Row[Any]] = await ctx.loaders.entries_by_price_list_id.load(price_list_id)
-    return rows
+    # Lists written before the bound was 100 may hold more: the answer stays bounded.
+    return rows[:MAX_ENTRIES_PER_LIST]
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,9 +330,11 @@ async def set_price_list_entries(
     list_key = key_of(price_list_global_id, "PriceList")
     if list_key is None:
         return Outcome(problems=[_own_list_problem("priceListId")])
-    if len(entries) > MAX_ENTRIES_PER_CALL:
+    if len(entries) > MAX_ENTRIES_PER_LIST:
         return Outcome(
-            problems=[Problem(("entries",), f"at most {MAX_ENTRIES_PER_CALL} entries a call")]
+            problems=[
+                Problem(("entries",), f"a price list has at most {MAX_ENTRIES_PER_LIST} entries")
+            ]
         )
     keys = [key_of(entry.variant_id, "ProductVariant") for entry in entries]
     async with ctx.services.sessions() as session, session.begin():

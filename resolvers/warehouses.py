@@ -15,6 +15,7 @@ from db.models import Company, Warehouse
 from domain.problems import Problem
 from resolvers.context import Context
 from resolvers.outcome import Outcome
+from resolvers.transactions import run_write
 
 DEFAULT_WAREHOUSE_NAME = "Main warehouse"
 
@@ -84,33 +85,47 @@ async def create_warehouse(ctx: Context, name: str, country: str, is_default: bo
             ]
         )
     warehouse_id = uuid.uuid4()
-    async with ctx.services.sessions() as session, session.begin():
-        # Lock the company's row so counting and inserting cannot interleave with another call.
-        await session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
-        count = await session.scalar(
-            select(func.count()).select_from(Warehouse).where(Warehouse.company_id == company_id)
-        )
-        if (count or 0) >= MAX_WAREHOUSES:
-            return Outcome(
-                problems=[Problem(("input",), f"a company has at most {MAX_WAREHOUSES} warehouses")]
-            )
-        if is_default:
+
+    async def write() -> Outcome:
+        async with ctx.services.sessions() as session, session.begin():
+            # Lock the company's row so counting and inserting cannot interleave with another
+            # call. FOR NO KEY UPDATE, not FOR UPDATE: checkouts and other writes take FOR KEY
+            # SHARE on it through their foreign keys, and must not wait for this.
             await session.execute(
-                update(Warehouse)
-                .where(Warehouse.company_id == company_id, Warehouse.is_default)
-                .values(is_default=False)
+                select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
             )
-        await session.execute(
-            insert(Warehouse).values(
-                id=warehouse_id,
-                company_id=company_id,
-                name=name.strip(),
-                country=country,
-                is_default=is_default or not count,
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Warehouse)
+                .where(Warehouse.company_id == company_id)
             )
-        )
-    ctx.forget_reads()
-    return Outcome(key=warehouse_id)
+            if (count or 0) >= MAX_WAREHOUSES:
+                return Outcome(
+                    problems=[
+                        Problem(("input",), f"a company has at most {MAX_WAREHOUSES} warehouses")
+                    ]
+                )
+            if is_default:
+                await session.execute(
+                    update(Warehouse)
+                    .where(Warehouse.company_id == company_id, Warehouse.is_default)
+                    .values(is_default=False)
+                )
+            await session.execute(
+                insert(Warehouse).values(
+                    id=warehouse_id,
+                    company_id=company_id,
+                    name=name.strip(),
+                    country=country,
+                    is_default=is_default or not count,
+                )
+            )
+        return Outcome(key=warehouse_id)
+
+    outcome = await run_write(write)
+    if outcome.key is not None:
+        ctx.forget_reads()
+    return outcome
 
 
 async def stock_levels(ctx: Context, variant_id: uuid.UUID) -> list[Row[Any]] | None:

@@ -8,12 +8,12 @@ import strawberry
 from strawberry.types import Info
 
 from auth.permissions import buyer
-from domain.money import FxTable
+from domain.money import FxTable, MissingRateError
 from domain.money import Money as MoneyValue
 from resolvers import cart as cart_resolvers
 from resolvers import catalog as catalog_resolvers
-from resolvers.catalog import price_in
 from resolvers.context import Context
+from resolvers.errors import BadUserInputError
 from resolvers.global_ids import to_global_id
 from resolvers.outcome import Outcome
 from schema.catalog import ProductVariant
@@ -36,7 +36,7 @@ class CartLine:
 class Cart:
     id: strawberry.ID
     lines: list[CartLine] = strawberry.field(description="At most 100, oldest first.")
-    totals: strawberry.Private[list[MoneyValue]]
+    priced: strawberry.Private[list[cart_resolvers.PricedLine]]
     default_currency: strawberry.Private[str]
 
     @classmethod
@@ -53,13 +53,14 @@ class Cart:
                 )
                 for line in view.lines
             ],
-            totals=[line.line_total for line in view.lines],
+            priced=view.lines,
             default_currency=default_currency,
         )
 
     @strawberry.field(
-        description="Sum of the line totals in `currency` (default: your company's), each "
-        "converted at the latest rate.",
+        description="What checking out in `currency` (default: your company's) would charge: "
+        "each line's unit price converted at the latest rate (rounded half-even to the "
+        "currency's minor unit), times its quantity, summed.",
         graphql_type=Money,
     )
     def subtotal(
@@ -68,10 +69,15 @@ class Cart:
         target = currency or self.default_currency
 
         def total(fx: FxTable | None) -> Money:
-            converted = [price_in(amount, target, fx) for amount in self.totals]
-            return Money.of(MoneyValue(sum(m.minor for m in converted), target))
+            try:
+                totals = [line.total_in(target, fx) for line in self.priced]
+            except MissingRateError:
+                raise BadUserInputError(
+                    f"the cart cannot be shown in {target}: an exchange rate is missing"
+                ) from None
+            return Money.of(MoneyValue(sum(m.minor for m in totals), target))
 
-        if all(amount.currency == target for amount in self.totals):
+        if all(line.unit_price.currency == target for line in self.priced):
             return total(None)
 
         async def load() -> Money:

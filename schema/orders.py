@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from auth.permissions import authenticated, buyer
 from domain.money import Money as MoneyValue
 from domain.orders import OrderStatus as OrderStatusValue
 from domain.orders import PaymentStatus as PaymentStatusValue
+from domain.orders import Side
 from resolvers import checkout as checkout_resolvers
 from resolvers import orders as order_resolvers
 from resolvers.context import Context
@@ -43,17 +45,45 @@ OrderStatus = strawberry.enum(
 )
 PaymentStatus = strawberry.enum(PaymentStatusValue, name="PaymentStatus")
 OrderRole = strawberry.enum(
-    order_resolvers.OrderRole,
+    Side,
     name="OrderRole",
     description="Which side of its orders your company wants: what it bought or what it sold.",
 )
 
 
-async def _user(ctx: Context, user_id: Any) -> User | None:
+# Who acted on an order (placedBy, history.by) is that order's business contact: both parties
+# see the user's name, email and company. A user who does not (or no longer does) belong to one
+# of the order's two companies is not shown (null); the member role is shown to colleagues only.
+PARTY_USER_RULE = (
+    "Both parties of the order see this user's name, email and company (the business contact "
+    "for this order); null when the user does not belong to the buyer or seller company (any "
+    "more). `memberRole` is shown to the user's own colleagues only."
+)
+
+
+async def _party_user(ctx: Context, user_id: Any, order: Row[Any]) -> User | None:
     if user_id is None:
         return None
-    row = await ctx.loaders.user_by_id.load(user_id)
-    return User.from_rows(row, None, None) if row else None
+    loaders = ctx.loaders
+    user, membership = await asyncio.gather(
+        loaders.user_by_id.load(user_id), loaders.membership_by_user_id.load(user_id)
+    )
+    if user is None or membership is None:
+        return None
+    if membership.company_id not in (order.buyer_id, order.seller_id):
+        return None
+    company = await loaders.company_by_id.load(membership.company_id)
+    role = membership.role if membership.company_id == ctx.viewer.company_id else None
+    return User.from_rows(user, company, role)
+
+
+async def _placed_by(ctx: Context, order: Row[Any]) -> User:
+    """Who checked out: always shown (orders keep their placing user: ON DELETE RESTRICT)."""
+    shown = await _party_user(ctx, order.placed_by_id, order)
+    if shown is not None:
+        return shown
+    user = await ctx.loaders.user_by_id.load(order.placed_by_id)
+    return User.from_rows(user, None, None)
 
 
 async def _company(ctx: Context, company_id: Any) -> Company:
@@ -87,7 +117,8 @@ class OrderEvent:
     status: OrderStatus  # type: ignore[valid-type]
     at: datetime
     by: User | Deferred[User | None] | None = strawberry.field(
-        graphql_type=User | None, description="Who made the change (null for the system)."
+        graphql_type=User | None,
+        description="Who made the change (null for the system). " + PARTY_USER_RULE,
     )
     note: str | None = strawberry.field(description="A reason, a proof of delivery, a remark.")
 
@@ -106,7 +137,9 @@ class Order(Node):
     buyer: Company | Deferred[Company] = strawberry.field(graphql_type=Company)
     seller: Company | Deferred[Company] = strawberry.field(graphql_type=Company)
     placed_by: User | Deferred[User] = strawberry.field(
-        graphql_type=User, description="The buyer's user who checked out."
+        graphql_type=User,
+        description="The buyer's user who checked out (kept even if they later leave the "
+        "company; their company then reads as null). " + PARTY_USER_RULE,
     )
     lines: list[OrderLine] | Deferred[list[OrderLine]] = strawberry.field(
         graphql_type=list[OrderLine]
@@ -125,7 +158,7 @@ class Order(Node):
 
         async def history() -> list[OrderEvent]:
             rows = await ctx.loaders.events_by_order_id.load(row.id)
-            return [_event(event, ctx) for event in rows]
+            return [_event(event, row, ctx) for event in rows]
 
         address = row.shipping_address
         return cls(
@@ -148,25 +181,19 @@ class Order(Node):
             created_at=row.created_at,
             buyer=Deferred(lambda: _company(ctx, row.buyer_id)),
             seller=Deferred(lambda: _company(ctx, row.seller_id)),
-            placed_by=Deferred(lambda: _placed_by(ctx, row.placed_by_id)),
+            placed_by=Deferred(lambda: _placed_by(ctx, row)),
             lines=Deferred(lines),
             history=Deferred(history),
         )
 
 
-def _event(row: Row[Any], ctx: Context) -> OrderEvent:
+def _event(row: Row[Any], order: Row[Any], ctx: Context) -> OrderEvent:
     async def by() -> User | None:
-        return await _user(ctx, row.by_user_id)
+        return await _party_user(ctx, row.by_user_id, order)
 
     return OrderEvent(
         status=OrderStatusValue(row.status), at=row.at, by=Deferred(by), note=row.note
     )
-
-
-async def _placed_by(ctx: Context, user_id: Any) -> User:
-    user = await _user(ctx, user_id)
-    assert user is not None, "orders keep their placing user (ON DELETE RESTRICT)"
-    return user
 
 
 def _line(row: Row[Any], currency: str, ctx: Context) -> OrderLine:
@@ -289,7 +316,13 @@ async def _zero() -> int:
 class OrderMutation:
     @strawberry.mutation(
         description="Turn your cart into one order per seller: every line re-priced and "
-        "checked, stock reserved, the cart emptied — all or nothing (buyers).",
+        "checked, stock reserved, the cart emptied — all or nothing (buyers). Each line costs "
+        "its unit price converted into `currency` (half-even), times its quantity: exactly the "
+        "cart's `subtotal(currency:)`. A `userErrors` field under `input` points into the "
+        'input; one under `cart` points at the cart (`["cart", "lines", i, ...]` is the '
+        "i-th line of `cart.lines`), which is what checkout reads. Reusing an idempotency key "
+        "for a different checkout (another currency, address or note, or a cart with other "
+        'lines) is a CONFLICT at `["input", "idempotencyKey"]`.',
         extensions=buyer(),
     )
     async def checkout(self, info: Info[Context, None], input: CheckoutInput) -> CheckoutPayload:
@@ -308,12 +341,11 @@ class OrderMutation:
             note=input.note,
         )
         result = await checkout_resolvers.checkout(info.context, request)
-        orders = []
-        for order_id in result.order_ids:
-            row = await order_resolvers.order_by_id(info.context, order_id)
-            if row is not None:
-                orders.append(Order.from_row(row, info.context))
-        return CheckoutPayload(orders=orders, user_errors=user_errors(result.problems))
+        rows = await order_resolvers.orders_by_ids(info.context, result.order_ids)
+        return CheckoutPayload(
+            orders=[Order.from_row(row, info.context) for row in rows],
+            user_errors=user_errors(result.problems),
+        )
 
     @strawberry.mutation(
         description="Move an order along its state machine (see OrderStatus); every other move "

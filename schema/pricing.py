@@ -86,8 +86,8 @@ class PriceList(Node):
         return Company.from_row(await info.context.loaders.company_by_id.load(self.row.buyer_id))
 
     @strawberry.field(
-        description="The prices, by variant and then ascending `minQuantity`; at most 1000 "
-        "(the most `setPriceListEntries` accepts). Variants of products the viewer may not see "
+        description="The prices, by variant and then ascending `minQuantity`; at most 100 "
+        "(a price list holds at most 100 entries). Variants of products the viewer may not see "
         "(a seller's drafts, for the buyer) are left out."
     )
     async def entries(self, info: Info[Context, None]) -> list[PriceListEntry]:
@@ -252,8 +252,9 @@ class PricingMutation:
         return await _price_list_payload(info, outcome)
 
     @strawberry.mutation(
-        description="Replace all entries of one of your price lists (sellers). At most 1000 "
-        "entries a call; an empty list clears it. Any mistake changes nothing.",
+        description="Replace all entries of one of your price lists (sellers). A price list "
+        "holds at most 100 entries, so at most 100 a call; an empty list clears it. Any mistake "
+        "changes nothing.",
         extensions=seller(),
     )
     async def set_price_list_entries(

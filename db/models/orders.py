@@ -76,6 +76,9 @@ class Checkout(Base):
         UUID(as_uuid=True), ForeignKey("companies.id", ondelete="CASCADE"), index=True
     )
     idempotency_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    # sha256 of what the request asked for (currency, address, note): a key reused for another
+    # request is a CONFLICT, not a replay (see resolvers.checkout).
+    fingerprint: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = created_at_column()
 
 
@@ -89,8 +92,10 @@ class Order(Base):
         # Each side lists its orders newest first, optionally by status.
         Index("ix_orders_buyer_id_created_at_id", "buyer_id", "created_at", "id"),
         Index("ix_orders_seller_id_created_at_id", "seller_id", "created_at", "id"),
-        Index("ix_orders_buyer_id_status", "buyer_id", "status"),
-        Index("ix_orders_seller_id_status", "seller_id", "status"),
+        Index("ix_orders_buyer_id_status_created_at_id", "buyer_id", "status", "created_at", "id"),
+        Index(
+            "ix_orders_seller_id_status_created_at_id", "seller_id", "status", "created_at", "id"
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -242,3 +242,30 @@ async def test_reading_the_cart_costs_the_same_statements_for_2_and_12_lines(
         return statement_counter.count
 
     assert await cart_statements(2) == await cart_statements(12)
+
+
+async def test_lines_above_the_money_bounds_are_refused_and_nothing_is_written(client, services):
+    categories = await add_category_tree(services)
+    seller = await register(client, seller=True)
+    buyer = await register(client, buyer=True)
+    product = await create_product(
+        client,
+        seller.token,
+        categories["root"],
+        variants=[variant_input(tiers=[(1, "1000000000.00")])],
+    )
+    variant = product["variants"][0]["id"]
+    # 10^8 units of 10^11 cents would overflow a bigint; the bound is 10^15 minor units.
+    refused = await add(client, buyer.token, variant, 10**8)
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [(["quantity"], "INVALID")]
+    assert (await gql(client, CART, token=buyer.token))["data"]["cart"]["lines"] == []
+
+    added = await add(client, buyer.token, variant, 10_000)  # 10^15 cents: at the bound
+    assert added["userErrors"] == []
+    line = added["cart"]["lines"][0]["id"]
+    assert (await add(client, buyer.token, variant, 1))["userErrors"][0]["field"] == ["quantity"]
+    body = await gql(client, UPDATE, {"line": line, "quantity": 10_001}, token=buyer.token)
+    payload = body["data"]["updateCartLine"]
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["quantity"], "INVALID")]
+    cart = (await gql(client, CART, token=buyer.token))["data"]["cart"]
+    assert [entry["quantity"] for entry in cart["lines"]] == [10_000]

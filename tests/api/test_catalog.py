@@ -1410,3 +1410,35 @@ async def test_a_maximum_below_the_minimum_is_refused(client, cats, seller):
     )
     payload = await create_raw(client, seller.token, data)
     assert problems(payload) == [(["input", "variants", "0", "maximumOrderQuantity"], "INVALID")]
+
+
+async def test_update_product_refuses_stock_below_what_orders_reserve(
+    client, services, cats, seller
+):
+    from tests.api.test_checkout import place_order, stock_of
+
+    specs = [variant_input(f"RSV-{uuid.uuid4().hex[:8]}-{n}", stock=10) for n in range(2)]
+    product = await create_product(client, seller.token, cats["root"], variants=specs)
+    first, second = (variant["id"] for variant in product["variants"])
+    buyer = await register(client, buyer=True)
+    await place_order(client, buyer, [(second, 4)])
+    assert await stock_of(services, second) == (10, 4, 4)
+
+    lowered = [{**specs[0], "stock": 2}, {**specs[1], "stock": 3}]
+    variables = {"id": product["id"], "input": {"variants": lowered}}
+    body = await gql(client, UPDATE, variables, token=seller.token)
+    payload = body["data"]["updateProduct"]
+    assert payload["product"] is None
+    assert problems(payload) == [(["input", "variants", "1", "stock"], "CONFLICT")]
+    assert "4 units are reserved" in payload["userErrors"][0]["message"]
+    # Nothing written, not even the first variant's valid stock.
+    assert await stock_of(services, first) == (10, 0, 0)
+    assert await stock_of(services, second) == (10, 4, 4)
+
+    # Exactly what is reserved is fine.
+    lowered = [{**specs[0], "stock": 2}, {**specs[1], "stock": 4}]
+    variables = {"id": product["id"], "input": {"variants": lowered}}
+    body = await gql(client, UPDATE, variables, token=seller.token)
+    assert body["data"]["updateProduct"]["userErrors"] == []
+    assert await stock_of(services, first) == (2, 0, 0)
+    assert await stock_of(services, second) == (4, 4, 4)

@@ -640,3 +640,104 @@ async def test_a_price_that_converts_to_less_than_a_minor_unit_is_refused(client
         (["input", "currency"], "INVALID")
     ]
     assert await written_by(services, buyer) == NOTHING
+
+
+# --- one rule for line money, and its bounds -------------------------------------------------
+
+SUBTOTAL = (
+    "query Subtotal($c: CurrencyCode) { cart { subtotal(currency: $c) { amount currency } } }"
+)
+
+
+async def test_the_cart_subtotal_in_a_currency_is_what_checkout_charges_in_it(client, services):
+    # 0.01 NOK at 1.08 DKK is 0.01 DKK (half-even): 1000 units are 10.00 DKK, in the cart too.
+    nok = await offer(
+        client, services, currency="NOK", country="NO", tiers=[(1, "0.01")], stock=1000
+    )
+    await set_fx_rate(services, "NOK", "DKK", "1.08")
+    buyer = await register(client, buyer=True)
+    assert await add_to_cart(client, buyer.token, nok.variants[0], 1000) == []
+    body = await gql(client, SUBTOTAL, {"c": "DKK"}, token=buyer.token)
+
+    payload = await checkout(client, buyer.token, currency="DKK")
+
+    assert payload["userErrors"] == []
+    (order,) = payload["orders"]
+    assert (
+        body["data"]["cart"]["subtotal"] == order["total"] == {"amount": "10.00", "currency": "DKK"}
+    )
+    assert order["lines"][0]["lineTotal"] == {"amount": "10.00"}
+
+
+async def test_a_line_too_costly_once_converted_is_refused_at_its_path(client, services):
+    # 5000 x 1,000,000,000.00 SEK is within the bounds; at 10 NOK a SEK it is 5 x 10^15 øre.
+    sek = await offer(
+        client, services, currency="SEK", country="SE", tiers=[(1, "1000000000.00")], stock=5000
+    )
+    await set_fx_rate(services, "SEK", "NOK", "10")
+    buyer = await register(client, buyer=True)
+    assert await add_to_cart(client, buyer.token, sek.variants[0], 5000) == []
+
+    payload = await checkout(client, buyer.token, currency="NOK")
+
+    assert payload["orders"] == []
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+        (["cart", "lines", "0", "quantity"], "INVALID")
+    ]
+    assert await written_by(services, buyer) == NOTHING
+    assert await stock_of(services, sek.variants[0]) == (5000, 0, 0)
+
+
+# --- idempotency keys reused for another checkout --------------------------------------------
+
+
+async def test_a_genuine_retry_with_the_emptied_cart_returns_the_same_orders(client, services):
+    shop = await offer(client, services)
+    buyer = await register(client, buyer=True)
+    assert await add_to_cart(client, buyer.token, shop.variants[0], 2) == []
+    key = uuid.uuid4().hex
+    placed = await checkout(client, buyer.token, key=key)
+    written = await written_by(services, buyer)
+
+    again = await checkout(client, buyer.token, key=key, address={**ADDRESS, "city": " Hamburg "})
+
+    assert again["userErrors"] == []
+    assert [o["id"] for o in again["orders"]] == [o["id"] for o in placed["orders"]]
+    assert await written_by(services, buyer) == written
+
+
+async def test_a_key_reused_with_another_currency_is_a_conflict(client, services):
+    shop = await offer(client, services)
+    buyer = await register(client, buyer=True)
+    assert await add_to_cart(client, buyer.token, shop.variants[0], 2) == []
+    key = uuid.uuid4().hex
+    assert (await checkout(client, buyer.token, key=key))["userErrors"] == []
+    written = await written_by(services, buyer)
+
+    again = await checkout(client, buyer.token, key=key, currency="SEK")
+
+    assert again["orders"] == []
+    assert [(e["field"], e["code"]) for e in again["userErrors"]] == [
+        (["input", "idempotencyKey"], "CONFLICT")
+    ]
+    assert await written_by(services, buyer) == written
+
+
+async def test_a_key_reused_for_new_items_is_a_conflict_and_keeps_the_cart(client, services):
+    first, second = await offer(client, services), await offer(client, services)
+    buyer = await register(client, buyer=True)
+    assert await add_to_cart(client, buyer.token, first.variants[0], 2) == []
+    key = uuid.uuid4().hex
+    assert (await checkout(client, buyer.token, key=key))["userErrors"] == []
+    written = await written_by(services, buyer)
+    assert await add_to_cart(client, buyer.token, second.variants[0], 3) == []
+
+    again = await checkout(client, buyer.token, key=key)
+
+    assert again["orders"] == []
+    assert [(e["field"], e["code"]) for e in again["userErrors"]] == [
+        (["input", "idempotencyKey"], "CONFLICT")
+    ]
+    assert await written_by(services, buyer) == written
+    assert len(await cart_lines(client, buyer)) == 1
+    assert await stock_of(services, second.variants[0]) == (100, 0, 0)

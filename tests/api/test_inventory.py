@@ -1,5 +1,13 @@
 """Warehouses and per-warehouse stock over HTTP."""
 
+import asyncio
+import uuid
+
+from sqlalchemy import func, insert, select
+
+from db.models import Company, Warehouse
+from resolvers.global_ids import key_of
+from resolvers.warehouses import MAX_WAREHOUSES
 from tests.support import add_category_tree, create_product, gql, register, variant_input
 
 WAREHOUSES = "{ warehouses { id name country isDefault } }"
@@ -83,3 +91,59 @@ async def test_warehouse_input_and_access_are_checked(client):
     [theirs] = (await gql(client, WAREHOUSES, token=other.token))["data"]["warehouses"]
     mine = (await gql(client, WAREHOUSES, token=seller.token))["data"]["warehouses"]
     assert theirs["id"] not in {w["id"] for w in mine}
+
+
+async def _warehouse_count(services, company_key) -> int:
+    async with services.sessions() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Warehouse)
+                .where(Warehouse.company_id == company_key)
+            )
+            or 0
+        )
+
+
+async def test_creating_a_warehouse_does_not_wait_for_foreign_key_locks(client, services):
+    """A checkout's foreign keys take FOR KEY SHARE on the seller's company row: a warehouse
+    being created meanwhile must neither wait for it nor make it wait."""
+    seller = await register(client, seller=True)
+    company_key = key_of(seller.company_id, "Company")
+    async with services.engine.connect() as connection, connection.begin():
+        await connection.execute(
+            select(Company.id)
+            .where(Company.id == company_key)
+            .with_for_update(read=True, key_share=True)
+        )
+        creating = asyncio.ensure_future(
+            gql(client, CREATE, {"input": {"name": "Side", "country": "DE"}}, token=seller.token)
+        )
+        done, _ = await asyncio.wait([creating], timeout=2)
+        blocked = not done
+    body = await creating
+    assert not blocked, "createWarehouse waited for a FOR KEY SHARE lock on the company"
+    assert body["data"]["createWarehouse"]["userErrors"] == []
+
+
+async def test_concurrent_creates_stop_at_the_warehouse_limit(client, services):
+    seller = await register(client, seller=True)
+    company_key = key_of(seller.company_id, "Company")
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            insert(Warehouse),
+            [
+                {"id": uuid.uuid4(), "company_id": company_key, "name": f"W{n}", "country": "DE"}
+                for n in range(MAX_WAREHOUSES - 2)
+            ],
+        )
+    assert await _warehouse_count(services, company_key) == MAX_WAREHOUSES - 1
+    bodies = await asyncio.gather(
+        *(
+            gql(client, CREATE, {"input": {"name": f"R{n}", "country": "NL"}}, token=seller.token)
+            for n in range(3)
+        )
+    )
+    payloads = [body["data"]["createWarehouse"] for body in bodies]
+    assert sum(payload["warehouse"] is not None for payload in payloads) == 1
+    assert await _warehouse_count(services, company_key) == MAX_WAREHOUSES

@@ -4,12 +4,14 @@ and shipping, racing status changes, and batched reads of big orders."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from db.models import Order, OrderEvent, OutboxEvent
+from db.models import Membership, Order, OrderEvent, OutboxEvent
 from domain.orders import OrderStatus
 from resolvers.global_ids import key_of
 from tests.api.test_checkout import (
@@ -464,3 +466,70 @@ async def test_an_order_of_50_lines_costs_the_statements_of_one_of_2(
     small_count = await statements(small["id"], small_buyer, 2)
     big_count = await statements(big["id"], big_buyer, 50)
     assert small_count == big_count, statement_counter.statements
+
+
+FORGED_KEYS: list[list[Any]] = [
+    ["2026-01-01T00:00:00+00:00", 5],  # not a UUID string
+    [5, "6f1c2f4e-7a53-4c57-9d51-0d3c7c0b2a11"],  # not a datetime string
+    ["2026-01-01T00:00:00", "6f1c2f4e-7a53-4c57-9d51-0d3c7c0b2a11"],  # no timezone
+    ["yesterday", "6f1c2f4e-7a53-4c57-9d51-0d3c7c0b2a11"],
+    ["2026-01-01T00:00:00+00:00", "not-a-uuid"],
+    ["2026-01-01T00:00:00+00:00"],
+    ["2026-01-01T00:00:00+00:00", "6f1c2f4e-7a53-4c57-9d51-0d3c7c0b2a11", 1],
+    [None, None],
+    [["2026-01-01T00:00:00+00:00"], {"id": 1}],
+]
+
+
+async def test_a_forged_cursor_is_bad_user_input(client):
+    viewer = await register(client, buyer=True)
+    for key in FORGED_KEYS:
+        after = base64.urlsafe_b64encode(json.dumps(["NEWEST", *key]).encode()).decode()
+        body = await gql(client, ORDERS, {"after": after}, token=viewer.token, expect_errors=True)
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", key
+
+
+PEOPLE = """
+query Order($id: ID!) {
+  order(id: $id) {
+    placedBy { email company { id } memberRole }
+    history { by { email company { id } memberRole } }
+  }
+}
+"""
+
+
+async def test_acting_users_are_shown_to_both_parties_with_their_company(client, services):
+    shop, buyer, order = await deal(client, services)
+    assert (await move(client, shop.seller, order["id"], "CONFIRMED"))["userErrors"] == []
+
+    seen_by_seller = await gql(client, PEOPLE, {"id": order["id"]}, token=shop.seller.token)
+    seen = seen_by_seller["data"]["order"]
+    assert seen["placedBy"] == {
+        "email": buyer.email,
+        "company": {"id": buyer.company_id},
+        "memberRole": None,
+    }
+    assert [event["by"]["company"]["id"] for event in seen["history"]] == [
+        buyer.company_id,
+        shop.seller.company_id,
+    ]
+    seen_by_buyer = await gql(client, PEOPLE, {"id": order["id"]}, token=buyer.token)
+    assert seen_by_buyer["data"]["order"]["placedBy"]["memberRole"] is not None
+
+    # A user who now belongs to neither party: the order keeps who placed it (the contract's
+    # placedBy is non-null) without their new company; history shows nobody.
+    elsewhere = await register(client, buyer=True)
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            update(Membership)
+            .where(Membership.user_id == key_of(buyer.user_id, "User"))
+            .values(company_id=key_of(elsewhere.company_id, "Company"))
+        )
+    hidden = (await gql(client, PEOPLE, {"id": order["id"]}, token=shop.seller.token))["data"]
+    assert hidden["order"]["placedBy"] == {
+        "email": buyer.email,
+        "company": None,
+        "memberRole": None,
+    }
+    assert hidden["order"]["history"][0]["by"] is None

@@ -305,6 +305,37 @@ async def test_a_buyer_pays_its_contract_prices_and_everyone_else_the_tiers(clie
         assert await listed_prices(client, seller, token) == TIER_PRICES
 
 
+async def test_a_list_of_another_seller_never_prices_a_variant(client, services):
+    """Defence in depth: even a row that bypassed setPriceListEntries' ownership check (written
+    straight to the database) does not change what the buyer pays for another seller's variant."""
+    seller = await register(client, seller=True)
+    intruder = await register(client, seller=True)
+    buyer = await register(client, buyer=True)
+    variant_id = await variant_of(client, seller)
+    list_key = uuid.uuid4()
+    async with services.sessions() as session, session.begin():
+        await session.execute(
+            insert(PriceList).values(
+                id=list_key,
+                seller_id=key_of(intruder.company_id, "Company"),
+                buyer_id=key_of(buyer.company_id, "Company"),
+                name="Not theirs to price",
+                currency="EUR",
+                valid_from=today(),
+            )
+        )
+        await session.execute(
+            insert(PriceListEntry).values(
+                price_list_id=list_key,
+                variant_id=key_of(variant_id, "ProductVariant"),
+                min_quantity=5,
+                unit_price_minor=100,
+            )
+        )
+    assert await prices_seen(client, variant_id, buyer.token) == TIER_PRICES
+    assert await listed_prices(client, seller, buyer.token) == TIER_PRICES
+
+
 async def test_expired_and_future_lists_are_ignored(client):
     seller = await register(client, seller=True)
     buyer = await register(client, buyer=True)
@@ -544,7 +575,8 @@ async def test_set_entries_refuses_bad_input_and_changes_nothing(client, service
                 (["entries", "1", "unitPrice"], "INVALID"),
             ],
         ),
-        ([entry(variant_id, 5 + n, "1.00") for n in range(1001)], [(["entries"], "INVALID")]),
+        # A list holds at most 100 entries (a call replaces them all).
+        ([entry(variant_id, 5 + n, "1.00") for n in range(101)], [(["entries"], "INVALID")]),
     ]
     for entries, expected in cases:
         payload = await set_entries(client, seller, list_id, entries)
@@ -557,6 +589,12 @@ async def test_set_entries_refuses_bad_input_and_changes_nothing(client, service
         client, seller, list_id, [entry(variant_id, 5, "9.99"), entry(variant_id, 6, "9.98")]
     )
     assert payload["userErrors"] == []
+    # 100 entries, the most a list holds, are accepted and all read back.
+    payload = await set_entries(
+        client, seller, list_id, [entry(variant_id, 5 + n, "1.00") for n in range(100)]
+    )
+    assert payload["userErrors"] == []
+    assert len(payload["priceList"]["entries"]) == 100
     # An empty list clears the entries.
     payload = await set_entries(client, seller, list_id, [])
     assert payload["userErrors"] == []

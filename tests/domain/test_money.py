@@ -1,3 +1,4 @@
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -8,6 +9,7 @@ from domain.money import (
     FxTable,
     MissingRateError,
     Money,
+    QuotedRate,
     UnknownCurrencyError,
     currency_exponent,
     has_at_most_exponent_decimals,
@@ -61,14 +63,71 @@ def test_decimals_check():
     assert has_at_most_exponent_decimals(Decimal("10.125"), "KWD")
 
 
-FX = FxTable({("USD", "EUR"): Decimal("0.9"), ("USD", "JPY"): Decimal("150")})
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def table(rates: dict[tuple[str, str], str], at: datetime = T0) -> FxTable:
+    return FxTable({pair: QuotedRate(Decimal(rate), at) for pair, rate in rates.items()})
+
+
+FX = table({("USD", "EUR"): "0.9", ("USD", "JPY"): "150"})
+TWELVE = Decimal("1e-12")
 
 
 def test_direct_inverse_and_pivot_rates():
     assert FX.rate("USD", "EUR") == Decimal("0.9")
-    assert FX.rate("EUR", "USD") == Decimal(1) / Decimal("0.9")
-    assert FX.rate("EUR", "JPY") == (Decimal(1) / Decimal("0.9")) * Decimal("150")
+    # Derived rates are quantized to the 12 decimals the order line records.
+    assert FX.rate("EUR", "USD") == Decimal("1.111111111111")
+    assert FX.rate("EUR", "JPY") == (Decimal("1.111111111111") * 150).quantize(TWELVE)
     assert FX.rate("GBP", "GBP") == 1
+
+
+def test_the_newer_of_the_two_directions_wins():
+    older, newer = T0, T0 + timedelta(days=1)
+    fx = FxTable(
+        {
+            ("EUR", "USD"): QuotedRate(Decimal("1.08"), older),
+            ("USD", "EUR"): QuotedRate(Decimal("0.8"), newer),
+        }
+    )
+    assert fx.rate("EUR", "USD") == Decimal("1.25")
+    assert fx.rate("USD", "EUR") == Decimal("0.8")
+    fx = FxTable(
+        {
+            ("EUR", "USD"): QuotedRate(Decimal("1.08"), newer),
+            ("USD", "EUR"): QuotedRate(Decimal("0.8"), older),
+        }
+    )
+    assert fx.rate("EUR", "USD") == Decimal("1.08")
+    assert fx.rate("USD", "EUR") == (1 / Decimal("1.08")).quantize(TWELVE)
+
+
+def test_a_derived_rate_converts_with_exactly_the_recorded_value():
+    fx = table({("USD", "EUR"): "0.000000000003"})
+    rate = fx.rate("EUR", "USD")
+    assert rate == Decimal("333333333333.333333333333").quantize(TWELVE)
+    assert rate == rate.quantize(TWELVE)
+    money = Money(7, "EUR")
+    assert fx.convert(money, "USD") == Money.from_decimal(money.amount * rate, "USD")
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        {("USD", "EUR"): "0.000000000001"},  # the inverse is 10^12: it does not fit
+        {("USD", "EUR"): "0.0000000000004"},  # rounds to zero at 12 decimals
+    ],
+)
+def test_rates_that_cannot_be_recorded_are_missing(rates):
+    fx = table(rates)
+    with pytest.raises(MissingRateError):
+        fx.rate("EUR", "USD")
+
+
+def test_a_pivot_rate_that_cannot_be_recorded_is_missing():
+    fx = table({("GBP", "USD"): "1000000", ("USD", "KWD"): "1000000"})
+    with pytest.raises(MissingRateError):
+        fx.rate("GBP", "KWD")
 
 
 def test_conversion_rounds_into_the_target_currency():

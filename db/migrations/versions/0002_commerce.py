@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.UUID(), nullable=False),
         sa.Column("company_id", sa.UUID(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.Text(), nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -218,7 +219,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_orders_buyer_id_created_at_id", "orders", ["buyer_id", "created_at", "id"], unique=False
     )
-    op.create_index("ix_orders_buyer_id_status", "orders", ["buyer_id", "status"], unique=False)
+    op.create_index(
+        "ix_orders_buyer_id_status_created_at_id",
+        "orders",
+        ["buyer_id", "status", "created_at", "id"],
+        unique=False,
+    )
     op.create_index(op.f("ix_orders_checkout_id"), "orders", ["checkout_id"], unique=False)
     op.create_index(op.f("ix_orders_placed_by_id"), "orders", ["placed_by_id"], unique=False)
     op.create_index(
@@ -227,7 +233,12 @@ def upgrade() -> None:
         ["seller_id", "created_at", "id"],
         unique=False,
     )
-    op.create_index("ix_orders_seller_id_status", "orders", ["seller_id", "status"], unique=False)
+    op.create_index(
+        "ix_orders_seller_id_status_created_at_id",
+        "orders",
+        ["seller_id", "status", "created_at", "id"],
+        unique=False,
+    )
     op.create_table(
         "cart_lines",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -426,11 +437,11 @@ def downgrade() -> None:
     op.drop_table("order_events")
     op.drop_index(op.f("ix_cart_lines_variant_id"), table_name="cart_lines")
     op.drop_table("cart_lines")
-    op.drop_index("ix_orders_seller_id_status", table_name="orders")
+    op.drop_index("ix_orders_seller_id_status_created_at_id", table_name="orders")
     op.drop_index("ix_orders_seller_id_created_at_id", table_name="orders")
     op.drop_index(op.f("ix_orders_placed_by_id"), table_name="orders")
     op.drop_index(op.f("ix_orders_checkout_id"), table_name="orders")
-    op.drop_index("ix_orders_buyer_id_status", table_name="orders")
+    op.drop_index("ix_orders_buyer_id_status_created_at_id", table_name="orders")
     op.drop_index("ix_orders_buyer_id_created_at_id", table_name="orders")
     op.drop_table("orders")
     op.drop_index(op.f("ix_price_lists_seller_id"), table_name="price_lists")
