@@ -27,7 +27,7 @@ from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
-from resolvers.pagination import PageRequest, encode_cursor
+from resolvers.pagination import PageRequest, encode_cursor, newest_first_position
 
 SORT = "NEWEST"
 
@@ -59,7 +59,7 @@ async def list_orders(
     assert company_id is not None
     if not page.forward:
         raise BadUserInputError("orders pages forwards: use `first` and `after`")
-    after = _cursor_key(page.cursor) if page.cursor is not None else None
+    after = newest_first_position(page.cursor, "after") if page.cursor is not None else None
     statement = _newest_first(company_id, role, status, after, page.size + 1)
     rows = list(await fetch_rows(ctx.engine, statement))
     has_more = len(rows) > page.size
@@ -100,21 +100,6 @@ def _newest_first(
         return side(Order.seller_id)
     both = union_all(side(Order.buyer_id), side(Order.seller_id)).subquery()
     return select(*both.c).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(limit)
-
-
-def _cursor_key(cursor: list[Any]) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) an `after` cursor carries: exactly an ISO 8601 datetime with a
-    timezone and a UUID, both strings; anything else (a forged cursor) is BAD_USER_INPUT."""
-    malformed = BadUserInputError("the cursor is malformed", argument="after")
-    if len(cursor) != 2 or not all(isinstance(value, str) for value in cursor):
-        raise malformed
-    try:
-        created_at, order_id = datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1])
-    except ValueError:
-        raise malformed from None
-    if created_at.tzinfo is None or created_at.utcoffset() is None:
-        raise malformed
-    return created_at, order_id
 
 
 async def count_orders(ctx: Context, page: OrderPage) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -65,3 +67,16 @@ def page_request(
         raise BadUserInputError("`before` pages backwards: use it with `last`")
     cursor = decode_cursor(after, sort, "after") if after else None
     return PageRequest(first if first is not None else DEFAULT_PAGE_SIZE, cursor, True)
+
+
+def newest_first_position(cursor: list[Any], argument: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a newest-first cursor carries: exactly an ISO 8601 datetime with a
+    timezone and a UUID, both strings. Anything else (a forged cursor) is BAD_USER_INPUT."""
+    try:
+        if len(cursor) == 2 and all(isinstance(value, str) for value in cursor):
+            created_at = datetime.fromisoformat(cursor[0])
+            if created_at.utcoffset() is not None:
+                return created_at.astimezone(UTC), uuid.UUID(cursor[1])
+    except (ValueError, OverflowError):
+        pass
+    raise BadUserInputError("the cursor is malformed", argument=argument)

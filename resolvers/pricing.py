@@ -24,10 +24,9 @@ from domain.money import Money, currency_exponent, has_at_most_exponent_decimals
 from domain.pricing import MAX_QUANTITY, MAX_UNIT_PRICE, Tier, buyer_unit_price
 from domain.problems import Problem
 from resolvers.context import Context
-from resolvers.errors import BadUserInputError
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
-from resolvers.pagination import PageRequest, encode_cursor
+from resolvers.pagination import PageRequest, encode_cursor, newest_first_position
 
 MAX_PRICE_LIST_NAME_LENGTH = 120
 # setPriceListEntries replaces all entries, so this bounds a whole list (and PriceList.entries).
@@ -131,18 +130,6 @@ class PriceListPage:
     count_statement: Select | None
 
 
-def _cursor_position(cursor: list[Any]) -> tuple[datetime, uuid.UUID]:
-    """(created_at, id) from a cursor written by list_price_lists, or BAD_USER_INPUT."""
-    try:
-        if len(cursor) == 2 and isinstance(cursor[0], str) and isinstance(cursor[1], str):
-            created_at = datetime.fromisoformat(cursor[0])
-            if created_at.tzinfo is not None:
-                return created_at.astimezone(UTC), uuid.UUID(cursor[1])
-    except (ValueError, OverflowError):
-        pass
-    raise BadUserInputError("the cursor is malformed")
-
-
 async def list_price_lists(ctx: Context, page: PageRequest) -> PriceListPage:
     """The lists the viewer's company sells or buys under, newest first (keyset pages)."""
     company_id = ctx.viewer.company_id
@@ -156,7 +143,7 @@ async def list_price_lists(ctx: Context, page: PageRequest) -> PriceListPage:
     position = tuple_(PriceList.created_at, PriceList.id)
     keyed = statement
     if page.cursor is not None:
-        created_at, key = _cursor_position(page.cursor)
+        created_at, key = newest_first_position(page.cursor, "after" if page.forward else "before")
         after = tuple_(created_at, key)
         keyed = keyed.where(position < after if page.forward else position > after)
     if page.forward:

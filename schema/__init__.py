@@ -46,9 +46,8 @@ from schema.common import (
     SCALAR_MAP,
     Connection,
     CurrencyCode,
-    Edge,
     Node,
-    PageInfo,
+    connection_of,
     resolve_attribute,
     user_errors,
 )
@@ -212,15 +211,8 @@ class CoreQuery:
             ctx, result.rows, _product_prefetch(info, currency)
         )
         products = products_from_graph(list(result.rows), graph, ctx, currency)
-        return Connection(
-            edges=[Edge(cursor=c, node=p) for c, p in zip(result.cursors, products, strict=True)],
-            page_info=PageInfo(
-                has_next_page=result.has_next_page,
-                has_previous_page=result.has_previous_page,
-                start_cursor=result.cursors[0] if result.cursors else None,
-                end_cursor=result.cursors[-1] if result.cursors else None,
-            ),
-            count=lambda: catalog_resolvers.count_products(ctx, result),
+        return connection_of(
+            result, products, lambda: catalog_resolvers.count_products(ctx, result)
         )
 
     @strawberry.field(description="One product by global ID or by slug (give exactly one).")

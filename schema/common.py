@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Generic, NewType, TypeVar
+from typing import Any, Generic, NewType, Protocol, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -118,6 +118,35 @@ class Connection(Generic[NodeType]):
     @strawberry.field(description="How many nodes the whole list has (all pages).")
     async def total_count(self) -> int:
         return await self.count()
+
+
+class PageOfRows(Protocol):
+    """What a resolver's keyset page tells about itself (ProductPage, OrderPage, ...)."""
+
+    @property
+    def cursors(self) -> list[str]: ...
+
+    @property
+    def has_next_page(self) -> bool: ...
+
+    @property
+    def has_previous_page(self) -> bool: ...
+
+
+def connection_of(
+    page: PageOfRows, nodes: Sequence[NodeType], count: Callable[[], Awaitable[int]]
+) -> Connection[NodeType]:
+    """A connection of `nodes` (one per cursor of `page`, in order)."""
+    return Connection(
+        edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        count=count,
+    )
 
 
 def user_errors(problems: Iterable[Problem]) -> list[UserError]:

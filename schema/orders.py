@@ -27,11 +27,11 @@ from schema.common import (
     CountryCode,
     CurrencyCode,
     Deferred,
-    Edge,
     Money,
     Node,
     PageInfo,
     UserError,
+    connection_of,
     user_errors,
 )
 from schema.companies import Company, User
@@ -285,18 +285,10 @@ class OrderQuery:
             first=first, after=after, last=None, before=None, sort=order_resolvers.SORT
         )
         result = await order_resolvers.list_orders(ctx, page, status, role)
-        return Connection(
-            edges=[
-                Edge(cursor=cursor, node=Order.from_row(row, ctx))
-                for cursor, row in zip(result.cursors, result.rows, strict=True)
-            ],
-            page_info=PageInfo(
-                has_next_page=result.has_next_page,
-                has_previous_page=result.has_previous_page,
-                start_cursor=result.cursors[0] if result.cursors else None,
-                end_cursor=result.cursors[-1] if result.cursors else None,
-            ),
-            count=lambda: order_resolvers.count_orders(ctx, result),
+        return connection_of(
+            result,
+            [Order.from_row(row, ctx) for row in result.rows],
+            lambda: order_resolvers.count_orders(ctx, result),
         )
 
     @strawberry.field(

@@ -23,11 +23,10 @@ from schema.catalog import ProductVariant
 from schema.common import (
     Connection,
     CurrencyCode,
-    Edge,
     Money,
     Node,
-    PageInfo,
     UserError,
+    connection_of,
     user_errors,
 )
 from schema.companies import Company
@@ -216,18 +215,10 @@ class PricingQuery:
             sort=pricing_resolvers.PRICE_LIST_SORT,
         )
         result = await pricing_resolvers.list_price_lists(ctx, page)
-        return Connection(
-            edges=[
-                Edge(cursor=cursor, node=PriceList.from_row(row))
-                for cursor, row in zip(result.cursors, result.rows, strict=True)
-            ],
-            page_info=PageInfo(
-                has_next_page=result.has_next_page,
-                has_previous_page=result.has_previous_page,
-                start_cursor=result.cursors[0] if result.cursors else None,
-                end_cursor=result.cursors[-1] if result.cursors else None,
-            ),
-            count=lambda: pricing_resolvers.count_price_lists(ctx, result),
+        return connection_of(
+            result,
+            [PriceList.from_row(row) for row in result.rows],
+            lambda: pricing_resolvers.count_price_lists(ctx, result),
         )
 
 
