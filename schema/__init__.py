@@ -12,6 +12,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
+from strawberry.types.base import get_object_definition
 
 from auth.permissions import company_admin, seller
 from auth.viewer import Viewer
@@ -373,6 +374,15 @@ class CoreMutation:
 Query = merge_types("Query", (CoreQuery, CartQuery, InventoryQuery, OrderQuery, PricingQuery))
 Mutation = merge_types(
     "Mutation", (CoreMutation, CartMutation, InventoryMutation, OrderMutation, PricingMutation)
+)
+# merge_types takes no description: set it on the merged definitions.
+get_object_definition(Query, strict=True).description = (
+    "Read the marketplace: the catalog, and (signed in) your company's cart, orders, "
+    "warehouses and price lists."
+)
+get_object_definition(Mutation, strict=True).description = (
+    "Change things. Mistakes in the input come back in each payload's `userErrors`, not as "
+    "GraphQL errors."
 )
 
 # Types reachable only through the Node interface still belong in the schema.

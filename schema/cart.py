@@ -22,19 +22,25 @@ from schema.common import CurrencyCode, Money, UserError, user_errors
 
 @strawberry.type(description="A line of the cart: a variant, how many, and what it costs now.")
 class CartLine:
-    id: strawberry.ID
-    variant: ProductVariant
-    quantity: int
+    id: strawberry.ID = strawberry.field(description="Pass it to updateCartLine(lineId:).")
+    variant: ProductVariant = strawberry.field(description="What this line buys.")
+    quantity: int = strawberry.field(
+        description="Units in the line; follows the variant's minimum, increment and maximum."
+    )
     unit_price: Money = strawberry.field(
         description="What your company pays per unit at this quantity: your contract price "
         "list first, then the volume tiers; in the seller's currency."
     )
-    line_total: Money
+    line_total: Money = strawberry.field(
+        description="unitPrice times quantity, in the seller's currency."
+    )
 
 
 @strawberry.type(description="Your cart. Lines of several sellers become one order each.")
 class Cart:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The cart's ID; each user has one cart for their company."
+    )
     lines: list[CartLine] = strawberry.field(description="At most 100, oldest first.")
     priced: strawberry.Private[list[cart_resolvers.PricedLine]]
     default_currency: strawberry.Private[str]
@@ -88,8 +94,12 @@ class Cart:
 
 @strawberry.type(description="The result of changing the cart.")
 class CartPayload:
-    cart: Cart | None
-    user_errors: list[UserError]
+    cart: Cart | None = strawberry.field(
+        description="The cart after the change; null when the change was refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 async def _cart(info: Info[Context, None]) -> Cart:

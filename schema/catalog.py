@@ -51,8 +51,8 @@ class ProductSort(enum.Enum):
 
 @strawberry.type(description="A node of the category tree.")
 class Category(Node):
-    name: str
-    slug: str
+    name: str = strawberry.field(description="The display name.")
+    slug: str = strawberry.field(description='URL-safe and unique, e.g. "office-supplies".')
     row: strawberry.Private[Row[Any]]
     attached_children: strawberry.Private[list[Category] | None] = None
     attached_parent: strawberry.Private[Category | None] = None
@@ -101,14 +101,22 @@ def category_tree(rows: list[Row[Any]]) -> list[Category]:
 
 @strawberry.type(description="A volume price break: from `minQuantity` units on, each costs this.")
 class PriceTier:
-    min_quantity: int
-    unit_price: Money
+    min_quantity: int = strawberry.field(
+        description="The tier applies from this many units on (per order line)."
+    )
+    unit_price: Money = strawberry.field(
+        description="Per unit, in the seller's currency unless `currency` was asked for."
+    )
 
 
 @strawberry.type(description="The lowest and highest unit price of a product.")
 class PriceRange:
-    min: Money
-    max: Money
+    min: Money = strawberry.field(
+        description="The lowest unit price (list prices, not contract prices)."
+    )
+    max: Money = strawberry.field(
+        description="The highest unit price (list prices, not contract prices)."
+    )
 
 
 def _tiers(rows: list[Row[Any]]) -> list[Tier]:
@@ -117,8 +125,13 @@ def _tiers(rows: list[Row[Any]]) -> list[Tier]:
 
 @strawberry.type(description="A buyable version of a product (size, pack, colour) with its SKU.")
 class ProductVariant(Node):
-    sku: str
-    name: str
+    sku: str = strawberry.field(
+        description="The seller's stock-keeping unit: unique within the seller "
+        "(case-insensitive), 1-64 characters."
+    )
+    name: str = strawberry.field(
+        description='What tells this variant apart, e.g. "500 ml, pack of 12".'
+    )
     minimum_order_quantity: int = strawberry.field(
         description="The smallest quantity that can be ordered."
     )
@@ -279,12 +292,24 @@ class ProductVariant(Node):
 
 @strawberry.type(description="Something a seller lists, sold through one or more variants.")
 class Product(Node):
-    name: str
-    slug: str
-    description: str
-    status: ProductStatus  # type: ignore[valid-type]
-    created_at: datetime
-    updated_at: datetime
+    name: str = strawberry.field(description="The display name (at most 200 characters).")
+    slug: str = strawberry.field(
+        description="URL-safe and unique; pass it to product(slug:). Made from the name when the "
+        "product is created."
+    )
+    description: str = strawberry.field(
+        description="Plain text, at most 20,000 characters; may be empty."
+    )
+    status: ProductStatus = strawberry.field(  # type: ignore[valid-type]
+        description="DRAFT, ACTIVE or ARCHIVED; only the seller sees its DRAFT and ARCHIVED "
+        "products."
+    )
+    created_at: datetime = strawberry.field(
+        description="When the product was created (ISO 8601, UTC)."
+    )
+    updated_at: datetime = strawberry.field(
+        description="When the product last changed (ISO 8601, UTC)."
+    )
     seller: Company | Deferred[Company] = strawberry.field(
         graphql_type=Company, description="The company selling this product."
     )
@@ -422,7 +447,9 @@ class ProductFilter:
     category_id: strawberry.ID | None = strawberry.field(
         default=None, description="This category and all its descendants."
     )
-    seller_id: strawberry.ID | None = None
+    seller_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this seller's products (a Company ID)."
+    )
     min_price: Decimal | None = strawberry.field(
         default=None, description="Lowest unit price at least this, in the requested currency."
     )
@@ -440,7 +467,10 @@ class ProductFilter:
 
 @strawberry.input(description="A volume price break of a variant.")
 class PriceTierInput:
-    min_quantity: int
+    min_quantity: int = strawberry.field(
+        description="The tier applies from this many units on; ascending, the first equal to the "
+        "minimum order quantity."
+    )
     unit_price: Decimal = strawberry.field(
         description="Per unit, in the variant's currency, with at most its decimals."
     )
@@ -448,9 +478,14 @@ class PriceTierInput:
 
 @strawberry.input(description="A variant of a product, identified by its SKU within the seller.")
 class VariantInput:
-    sku: str
-    name: str
-    currency: CurrencyCode
+    sku: str = strawberry.field(
+        description="1-64 letters, digits and . _ / -, starting with a letter or digit; unique "
+        "within your products (case-insensitive)."
+    )
+    name: str = strawberry.field(description="1-200 characters.")
+    currency: CurrencyCode = strawberry.field(
+        description="The currency this variant's tiers are priced in."
+    )
     minimum_order_quantity: int | None = strawberry.field(default=None, description="Default 1.")
     order_increment: int | None = strawberry.field(default=None, description="Default 1.")
     maximum_order_quantity: int | None = strawberry.field(
@@ -468,21 +503,33 @@ class VariantInput:
 
 @strawberry.input(description="A new product. At most 100 variants.")
 class CreateProductInput:
-    name: str
-    description: str
-    category_id: strawberry.ID
+    name: str = strawberry.field(description="1-200 characters.")
+    description: str = strawberry.field(
+        description="Plain text, at most 20,000 characters; may be empty."
+    )
+    category_id: strawberry.ID = strawberry.field(description="The Category to list it in.")
     status: ProductStatus | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Default DRAFT: only you see it until it is ACTIVE."
     )
-    variants: list[VariantInput]
+    variants: list[VariantInput] = strawberry.field(description="1-100 variants, SKUs distinct.")
 
 
 @strawberry.input(description="Changes to a product; what is left out stays as it is.")
 class UpdateProductInput:
-    name: str | None = None
-    description: str | None = None
-    category_id: strawberry.ID | None = None
-    status: ProductStatus | None = None  # type: ignore[valid-type]
+    name: str | None = strawberry.field(
+        default=None, description="1-200 characters; null or left out: unchanged. The slug stays."
+    )
+    description: str | None = strawberry.field(
+        default=None, description="At most 20,000 characters; null or left out: unchanged."
+    )
+    category_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Move it to this Category; null or left out: unchanged."
+    )
+    status: ProductStatus | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="Publish (ACTIVE), hide (DRAFT) or retire (ARCHIVED); null or left out: "
+        "unchanged.",
+    )
     variants: list[VariantInput] | None = strawberry.field(
         default=None,
         description="Upserted by SKU: a known SKU is updated (its tiers replaced), a new SKU "
@@ -492,11 +539,19 @@ class UpdateProductInput:
 
 @strawberry.type(description="The result of creating or updating a product.")
 class ProductPayload:
-    product: Product | None
-    user_errors: list[UserError]
+    product: Product | None = strawberry.field(
+        description="The product as it is now; null when nothing was saved."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 @strawberry.type(description="The result of changing a variant (e.g. its stock).")
 class ProductVariantPayload:
-    variant: ProductVariant | None
-    user_errors: list[UserError]
+    variant: ProductVariant | None = strawberry.field(
+        description="The variant as it is now; null when nothing was saved."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )

@@ -78,7 +78,9 @@ class Money:
     amount: Decimal = strawberry.field(
         description="Exactly the currency's number of decimals (JPY 0, USD 2, KWD 3)."
     )
-    currency: CurrencyCode
+    currency: CurrencyCode = strawberry.field(
+        description="The ISO 4217 code of the amount's currency."
+    )
 
     @classmethod
     def of(cls, value: MoneyValue) -> Money:
@@ -94,10 +96,19 @@ class Node:
 
 @strawberry.type(description="Where a page of a connection stands.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="True when more nodes follow `endCursor`: pass it as `after` to get them."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="True when nodes come before `startCursor`: pass it as `before` to get them "
+        "(where the list supports `last`/`before`)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the first edge of this page; null when the page is empty."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the last edge of this page; null when the page is empty."
+    )
 
 
 NodeType = TypeVar("NodeType")
@@ -105,14 +116,21 @@ NodeType = TypeVar("NodeType")
 
 @strawberry.type(description="An item of a page and the cursor to continue after it.")
 class Edge(Generic[NodeType]):
-    cursor: str
-    node: NodeType
+    cursor: str = strawberry.field(
+        description="Opaque; pass it as `after` (or `before`) to page on from this item. Only "
+        "valid for the same list in the same sort order."
+    )
+    node: NodeType = strawberry.field(description="The item itself.")
 
 
 @strawberry.type(description="A page of a list. Pages hold at most 100 nodes.")
 class Connection(Generic[NodeType]):
-    edges: list[Edge[NodeType]]
-    page_info: PageInfo
+    edges: list[Edge[NodeType]] = strawberry.field(
+        description="The items of this page, in the list's order, each with its cursor."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Whether there are more pages, and the cursors to fetch them."
+    )
     count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="How many nodes the whole list has (all pages).")
@@ -183,5 +201,10 @@ class UserError:
     field: list[str] | None = strawberry.field(
         description='Path to the input field at fault, e.g. ["input", "variants", "0", "sku"].'
     )
-    message: str
-    code: UserErrorCode
+    message: str = strawberry.field(
+        description="A human-readable explanation in English, fit to show next to the field; do "
+        "not parse it (use `code`)."
+    )
+    code: UserErrorCode = strawberry.field(
+        description="What kind of mistake it is: branch on this."
+    )

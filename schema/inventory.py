@@ -18,9 +18,11 @@ from schema.common import CountryCode, UserError, user_errors
 @strawberry.type(description="A place a seller keeps stock. setStock without one uses the default.")
 class Warehouse:
     id: strawberry.ID = strawberry.field(description="Pass it to setStock(warehouseId:).")
-    name: str
-    country: CountryCode
-    is_default: bool
+    name: str = strawberry.field(description="The seller's name for it (1-120 characters).")
+    country: CountryCode = strawberry.field(description="Where the warehouse is.")
+    is_default: bool = strawberry.field(
+        description="True for the company's default warehouse (exactly one)."
+    )
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Warehouse:
@@ -34,9 +36,11 @@ class Warehouse:
 
 @strawberry.type(description="Stock of a variant in one warehouse (seen by its seller only).")
 class StockLevel:
-    warehouse_id: strawberry.ID
-    warehouse_name: str
-    on_hand: int
+    warehouse_id: strawberry.ID = strawberry.field(description="The Warehouse's ID.")
+    warehouse_name: str = strawberry.field(description="The warehouse's name.")
+    on_hand: int = strawberry.field(
+        description="Units physically in this warehouse, reserved ones included."
+    )
     reserved: int = strawberry.field(description="Held for open orders.")
     available: int = strawberry.field(description="on hand minus reserved.")
 
@@ -53,8 +57,8 @@ class StockLevel:
 
 @strawberry.input(description="A new warehouse.")
 class CreateWarehouseInput:
-    name: str
-    country: CountryCode
+    name: str = strawberry.field(description="1-120 characters.")
+    country: CountryCode = strawberry.field(description="Where the warehouse is.")
     is_default: bool = strawberry.field(
         default=False, description="Make it the default (the previous default stops being one)."
     )
@@ -62,8 +66,12 @@ class CreateWarehouseInput:
 
 @strawberry.type(description="The result of creating a warehouse.")
 class WarehousePayload:
-    warehouse: Warehouse | None
-    user_errors: list[UserError]
+    warehouse: Warehouse | None = strawberry.field(
+        description="The new warehouse; null when it was not created."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 @strawberry.type

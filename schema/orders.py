@@ -43,7 +43,13 @@ OrderStatus = strawberry.enum(
     "with a delivery proof) → COMPLETED (buyer). CANCELLED from PLACED or CONFIRMED; DISPUTED "
     "from SHIPPED or DELIVERED (buyer).",
 )
-PaymentStatus = strawberry.enum(PaymentStatusValue, name="PaymentStatus")
+PaymentStatus = strawberry.enum(
+    PaymentStatusValue,
+    name="PaymentStatus",
+    description="Where the payment of an order stands: UNPAID, AUTHORIZED, IN_ESCROW (held "
+    "until the order completes), RELEASED (paid out to the seller) or REFUNDED (returned to the "
+    "buyer). Every order is placed UNPAID.",
+)
 OrderRole = strawberry.enum(
     Side,
     name="OrderRole",
@@ -92,30 +98,33 @@ async def _company(ctx: Context, company_id: Any) -> Company:
 
 @strawberry.type(description="Where an order is shipped.")
 class Address:
-    name: str
-    line1: str
-    line2: str | None
-    city: str
-    postal_code: str
-    country: CountryCode
+    name: str = strawberry.field(description="The recipient: a person or a company.")
+    line1: str = strawberry.field(description="Street and number.")
+    line2: str | None = strawberry.field(description="Floor, suite, building; null when not given.")
+    city: str = strawberry.field(description="The city.")
+    postal_code: str = strawberry.field(description="As written in the destination country.")
+    country: CountryCode = strawberry.field(description="The destination country.")
 
 
 @strawberry.type(description="A line of an order, priced when the order was placed.")
 class OrderLine:
     variant: ProductVariant | Deferred[ProductVariant] = strawberry.field(
-        graphql_type=ProductVariant
+        graphql_type=ProductVariant,
+        description="The variant ordered, as it is now (sku and name keep how it was).",
     )
     sku: str = strawberry.field(description="The SKU as it was when ordered.")
     name: str = strawberry.field(description="Product and variant name as they were.")
-    quantity: int
+    quantity: int = strawberry.field(description="Units ordered.")
     unit_price: Money = strawberry.field(description="In the order's currency.")
-    line_total: Money
+    line_total: Money = strawberry.field(
+        description="unitPrice times quantity, in the order's currency."
+    )
 
 
 @strawberry.type(description="A status change of an order.")
 class OrderEvent:
-    status: OrderStatus  # type: ignore[valid-type]
-    at: datetime
+    status: OrderStatus = strawberry.field(description="The status the order moved to.")  # type: ignore[valid-type]
+    at: datetime = strawberry.field(description="When (ISO 8601, UTC).")
     by: User | Deferred[User | None] | None = strawberry.field(
         graphql_type=User | None,
         description="Who made the change (null for the system). " + PARTY_USER_RULE,
@@ -126,23 +135,38 @@ class OrderEvent:
 @strawberry.type(description="An order from one buyer company to one seller company.")
 class Order(Node):
     number: str = strawberry.field(description="Human-readable, e.g. ORD-2026-000123.")
-    status: OrderStatus  # type: ignore[valid-type]
-    payment_status: PaymentStatus  # type: ignore[valid-type]
+    status: OrderStatus = strawberry.field(  # type: ignore[valid-type]
+        description="Where the order is in its life cycle (see OrderStatus)."
+    )
+    payment_status: PaymentStatus = strawberry.field(description="Where its payment stands.")  # type: ignore[valid-type]
     currency: CurrencyCode = strawberry.field(description="What the buyer is charged in.")
-    subtotal: Money
-    total: Money
-    shipping_address: Address
-    note: str | None
-    created_at: datetime
-    buyer: Company | Deferred[Company] = strawberry.field(graphql_type=Company)
-    seller: Company | Deferred[Company] = strawberry.field(graphql_type=Company)
+    subtotal: Money = strawberry.field(
+        description="The sum of the lines' totals, in the order's currency."
+    )
+    total: Money = strawberry.field(
+        description="What the buyer is charged, in the order's currency; equal to subtotal for "
+        "now (no shipping or tax)."
+    )
+    shipping_address: Address = strawberry.field(description="Where the order is shipped.")
+    note: str | None = strawberry.field(
+        description="The buyer's note to the seller from checkout; null when none."
+    )
+    created_at: datetime = strawberry.field(
+        description="When the order was placed (ISO 8601, UTC)."
+    )
+    buyer: Company | Deferred[Company] = strawberry.field(
+        graphql_type=Company, description="The company that ordered."
+    )
+    seller: Company | Deferred[Company] = strawberry.field(
+        graphql_type=Company, description="The company that sells and ships."
+    )
     placed_by: User | Deferred[User] = strawberry.field(
         graphql_type=User,
         description="The buyer's user who checked out (kept even if they later leave the "
         "company; their company then reads as null). " + PARTY_USER_RULE,
     )
     lines: list[OrderLine] | Deferred[list[OrderLine]] = strawberry.field(
-        graphql_type=list[OrderLine]
+        graphql_type=list[OrderLine], description="What was ordered, priced at checkout."
     )
     history: list[OrderEvent] | Deferred[list[OrderEvent]] = strawberry.field(
         graphql_type=list[OrderEvent], description="Every status change, oldest first."
@@ -213,17 +237,21 @@ def _line(row: Row[Any], currency: str, ctx: Context) -> OrderLine:
 
 @strawberry.input(description="A delivery address.")
 class AddressInput:
-    name: str
-    line1: str
-    line2: str | None = None
-    city: str
-    postal_code: str
-    country: CountryCode
+    name: str = strawberry.field(description="The recipient, 1-200 characters.")
+    line1: str = strawberry.field(description="Street and number, 1-200 characters.")
+    line2: str | None = strawberry.field(
+        default=None, description="Floor, suite, building; at most 200 characters."
+    )
+    city: str = strawberry.field(description="1-120 characters.")
+    postal_code: str = strawberry.field(description="1-20 characters.")
+    country: CountryCode = strawberry.field(description="The destination country.")
 
 
 @strawberry.input(description="Turn your cart into orders, one per seller.")
 class CheckoutInput:
-    shipping_address: AddressInput
+    shipping_address: AddressInput = strawberry.field(
+        description="Where every order of this checkout is shipped."
+    )
     currency: CurrencyCode = strawberry.field(
         description="What you are charged in; lines priced in another currency are converted "
         "at the latest rate, which each order records."
@@ -237,14 +265,22 @@ class CheckoutInput:
 
 @strawberry.type(description="The orders a checkout placed (one per seller).")
 class CheckoutPayload:
-    orders: list[Order]
-    user_errors: list[UserError]
+    orders: list[Order] = strawberry.field(
+        description="The orders placed, one per seller; empty when the checkout was refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 @strawberry.type(description="The result of changing an order.")
 class OrderPayload:
-    order: Order | None
-    user_errors: list[UserError]
+    order: Order | None = strawberry.field(
+        description="The order as it is now; null when the change was refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 async def _order_payload(info: Info[Context, None], outcome: Outcome) -> OrderPayload:

@@ -165,7 +165,9 @@ class PriceListPayload:
     price_list: PriceList | None = strawberry.field(
         description="The list as it is now; null when the mutation changed nothing."
     )
-    user_errors: list[UserError]
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 @strawberry.type(description="The result of deleting a price list.")
@@ -173,7 +175,9 @@ class DeletePriceListPayload:
     deleted_id: strawberry.ID | None = strawberry.field(
         description="The ID of the deleted list; null when nothing was deleted."
     )
-    user_errors: list[UserError]
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 @strawberry.type(description="The result of setting an exchange rate.")
@@ -181,7 +185,9 @@ class FxRatePayload:
     fx_rate: FxRate | None = strawberry.field(
         description="The rate as stored; null when the mutation changed nothing."
     )
-    user_errors: list[UserError]
+    user_errors: list[UserError] = strawberry.field(
+        description="What was wrong with the input; empty when the mutation succeeded."
+    )
 
 
 async def _price_list_payload(info: Info[Context, None], outcome: Outcome) -> PriceListPayload:
