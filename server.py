@@ -30,6 +30,7 @@ from auth.passwords import hash_password
 from auth.tokens import TokenConfig
 from db.engine import create_engine, session_factory
 from db.seed import SeedSummary
+from gateway.cost import CostLimit
 from gateway.errors import ErrorPolicy, GatewaySchema
 from gateway.http import GatewayView, WebSocketOperations
 from gateway.limits import BodySizeLimit, RefuseNulCharacters, reports_too_complex
@@ -55,6 +56,7 @@ def build_schema(settings: Settings) -> GatewaySchema:
             RefuseNulCharacters,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: AddValidationRules([depth_rule, alias_rule]),
+            lambda: CostLimit(settings.max_query_cost),
             WebSocketOperations,
             ErrorPolicy,
         ],

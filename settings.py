@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Aliases multiply the work of one field; tokens bound the parser's work on a document.
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=5000, ge=100)
+    # Static cost (gateway/cost.py): one full catalog page of 100 products costs ~3 900.
+    max_query_cost: int = Field(default=5000, ge=10)
     allowed_origins: tuple[str, ...] = ()
 
     # Per worker, plus as many again in overflow. Loaders check out a connection per batch and

@@ -16,6 +16,9 @@ from domain.money import Money as MoneyValue
 from domain.money import is_currency
 from domain.problems import Problem
 
+# Re-exported: the edge (gateway/cost.py) bounds pages by it too.
+from resolvers.pagination import MAX_PAGE_SIZE as MAX_PAGE_SIZE
+
 # GraphQLError, not ValueError: a code written in the query text is checked during
 # validation, where any other exception would read as a server fault (a 500).
 

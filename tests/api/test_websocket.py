@@ -129,13 +129,16 @@ async def test_transport_ws_anonymous_query(app):
         assert ws.subprotocol == TRANSPORT_WS
         await init(ws)
         await subscribe(ws, "1", "{ me { id } }")
-        assert await receive(ws) == {"id": "1", "type": "next", "payload": {"data": {"me": None}}}
+        message = await receive(ws)
+        assert (message["id"], message["type"]) == ("1", "next")
+        assert message["payload"]["data"] == {"me": None}
+        assert message["payload"]["extensions"]["cost"]["requestedQueryCost"] == 1
         assert await receive(ws) == {"id": "1", "type": "complete"}
 
         # The socket stays open for further operations.
         await subscribe(ws, "2", "{ __typename }")
         message = await receive(ws)
-        assert message["payload"] == {"data": {"__typename": "Query"}}
+        assert message["payload"]["data"] == {"__typename": "Query"}
         assert await receive(ws) == {"id": "2", "type": "complete"}
 
 
@@ -251,7 +254,7 @@ async def test_transport_ws_validation_error_has_a_code(app, caplog):
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
         # Still usable afterwards.
         await subscribe(ws, "2", "{ __typename }")
-        assert (await receive(ws))["payload"] == {"data": {"__typename": "Query"}}
+        assert (await receive(ws))["payload"]["data"] == {"__typename": "Query"}
     assert gateway_records(caplog) == []
 
 
@@ -384,7 +387,7 @@ async def test_allow_list(settings, services):
     async with connect(allowing, [TRANSPORT_WS], {"origin": "https://app.example"}) as ws:
         await init(ws)
         await subscribe(ws, "1", "{ __typename }")
-        assert (await receive(ws))["payload"] == {"data": {"__typename": "Query"}}
+        assert (await receive(ws))["payload"]["data"] == {"__typename": "Query"}
     for origin in (
         "https://evil.example",
         "https://app.example.evil.example",
