@@ -32,6 +32,7 @@ from db.engine import create_engine, session_factory
 from db.seed import SeedSummary
 from gateway.cost import CostLimit
 from gateway.errors import ErrorPolicy, GatewaySchema
+from gateway.headers import SecurityHeaders, cors
 from gateway.http import GatewayView, WebSocketOperations
 from gateway.limits import BodySizeLimit, RefuseNulCharacters, reports_too_complex
 from resolvers.context import Services
@@ -170,7 +171,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            *cors(settings.allowed_origins),
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services
