@@ -983,7 +983,6 @@ _GENERIC_SENTENCES = (
     "Framework agreements and scheduled deliveries are available.",
 )
 
-_MOQ_CHOICES = (1, 5, 10, 25, 50, 100)
 _TIER_MULTIPLIERS = (2, 5, 10, 20, 50)
 
 

@@ -19,10 +19,6 @@ def order_channel(order_id: uuid.UUID) -> str:
     return f"order:{order_id}"
 
 
-def company_orders_channel(company_id: uuid.UUID) -> str:
-    return f"company:{company_id}:orders"
-
-
 async def record_order_status(
     session: AsyncSession,
     *,
