@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
@@ -35,8 +37,18 @@ from gateway.errors import ErrorPolicy, GatewaySchema
 from gateway.headers import SecurityHeaders, cors
 from gateway.http import GatewayView, WebSocketOperations
 from gateway.limits import BodySizeLimit, RefuseNulCharacters, reports_too_complex
+from realtime.broadcast import create_broadcast
+from realtime.relay import OutboxRelay
 from resolvers.context import Services
-from schema import SCHEMA_TYPES, Mutation, Query, schema_config, schema_extensions
+from resolvers.quote_expiry import run_quote_expiry
+from schema import (
+    SCHEMA_TYPES,
+    Mutation,
+    Query,
+    Subscription,
+    schema_config,
+    schema_extensions,
+)
 from settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("gateway")
@@ -50,6 +62,7 @@ def build_schema(settings: Settings) -> GatewaySchema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(SCHEMA_TYPES),
         config=schema_config(),
         extensions=[
@@ -126,6 +139,8 @@ async def readiness(services: Services) -> dict[str, str]:
         checks["postgres"] = "ok"
     except Exception as error:
         checks["postgres"] = f"unavailable: {type(error).__name__}"
+    if services.broadcast is not None:
+        checks["broker"] = services.broadcast.status()
     if services.redis is None:
         checks["redis"] = "not configured (in-process)"
     else:
@@ -135,6 +150,44 @@ async def readiness(services: Services) -> dict[str, str]:
         except Exception as error:
             checks["redis"] = f"unavailable: {type(error).__name__}"
     return checks
+
+
+@asynccontextmanager
+async def running_background_work(services: Services) -> AsyncIterator[None]:
+    """The broker connection, this process's outbox relay and the quote expiry loop.
+
+    Background work has a small pool of its own: the relay holds a connection for its advisory
+    lock, and neither it nor the expiry loop competes with requests for connections (nor are
+    their statements counted with a request's)."""
+    settings = services.settings
+    assert settings.database_url is not None
+    broadcast = create_broadcast(
+        settings.redis_url, settings.redis_key_prefix, queue_size=settings.subscriber_queue_size
+    )
+    await broadcast.connect()
+    background_engine = create_engine(settings.database_url, pool_size=2)
+    relay = OutboxRelay(background_engine, broadcast)
+    services.broadcast = broadcast
+    services.on_events_committed = relay.wake
+    background = replace(
+        services, engine=background_engine, sessions=session_factory(background_engine)
+    )
+    relay.start()
+    relay.wake()  # events committed while no relay ran (a crash, a restart)
+    expiry = asyncio.create_task(
+        run_quote_expiry(background, settings.quote_expiry_interval_seconds), name="quote-expiry"
+    )
+    try:
+        yield
+    finally:
+        services.on_events_committed = lambda: None
+        expiry.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await expiry
+        await relay.stop()
+        await background_engine.dispose()
+        await broadcast.disconnect()
+        services.broadcast = None
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
@@ -151,7 +204,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.has_trigram_search = await has_trigram_search(services)
-        yield
+        async with running_background_work(services):
+            yield
         await services.engine.dispose()
         if services.redis is not None:
             await services.redis.aclose()
@@ -220,6 +274,10 @@ async def _migrate_and_seed(settings: Settings, products: int | None) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    if args.workers > 1 and settings.redis_url is None:
+        # In-process pub/sub reaches one process only: a subscriber on one worker would miss
+        # the events another worker's relay publishes.
+        raise SettingsError("more than one worker needs REDIS_URL (subscriptions span workers)")
     if settings.database_url is None:
         settings = _use_embedded_database(settings)
         asyncio.run(_migrate_and_seed(settings, products=args.demo_products))

@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=5000, ge=10)
     allowed_origins: tuple[str, ...] = ()
 
+    # Subscriptions: events a subscriber may fall behind before it is ended (SLOW_CONSUMER),
+    # operations per WebSocket, and client messages per second per WebSocket (burst twice that)
+    # before the socket is closed with 4429.
+    subscriber_queue_size: int = Field(default=100, ge=1)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    max_ws_messages_per_second: int = Field(default=20, ge=1)
+    # How often each process looks for quotes past their validUntil.
+    quote_expiry_interval_seconds: float = Field(default=30, gt=0)
+
     # Per worker, plus as many again in overflow. Loaders check out a connection per batch and
     # sibling batches run at once, so a request may hold up to three: size for concurrency.
     db_pool_size: int = Field(default=20, ge=1)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dataloaders import catalog, companies, orders, pricing
+from dataloaders import catalog, companies, orders, pricing, quotes
 
 
 class Loaders:
@@ -82,6 +82,26 @@ class Loaders:
     @property
     def events_by_order_id(self) -> DataLoader:
         return self._get("events_by_order_id", orders.events_by_order_id)
+
+    @property
+    def quote_request_by_id(self) -> DataLoader:
+        return self._get("quote_request_by_id", quotes.quote_request_by_id)
+
+    @property
+    def lines_by_quote_request_id(self) -> DataLoader:
+        return self._get("lines_by_quote_request_id", quotes.lines_by_quote_request_id)
+
+    @property
+    def quote_by_id(self) -> DataLoader:
+        return self._get("quote_by_id", quotes.quote_by_id)
+
+    @property
+    def quotes_by_request_id(self) -> DataLoader:
+        return self._get("quotes_by_request_id", quotes.quotes_by_request_id)
+
+    @property
+    def lines_by_quote_id(self) -> DataLoader:
+        return self._get("lines_by_quote_id", quotes.lines_by_quote_id)
 
     @property
     def stock_levels_by_variant_id(self) -> DataLoader:

@@ -49,6 +49,8 @@ LIST_SIZE_ESTIMATES: Mapping[str, int] = {
     "children": 1,
     "lines": 20,
     "history": 10,
+    # The versions of one negotiation (offers and counter-offers).
+    "quotes": 5,
     "orders": 5,
     "entries": 100,
     "warehouses": 10,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from typing import Any, cast
 
 import orjson
 from cross_web import HTTPException
@@ -34,6 +34,9 @@ from gateway.limits import refuse_before_execution
 from schema import Context, Services, new_context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+# WebSocket close code for a client sending messages faster than allowed (graphql-ws uses 4429
+# for "too many" too).
+TOO_MANY_MESSAGES = 4429
 
 
 def error_body(message: str, code: str) -> bytes:
@@ -90,6 +93,26 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
     `encode_json` gives bytes; GraphQL WebSocket clients parse text frames only (a browser
     hands a binary frame over as a Blob, which graphql-ws refuses with close 4400)."""
 
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        """The client's messages, at most `max_ws_messages_per_second` on average (a token
+        bucket, burst twice that): a client flooding its socket is closed with 4429 and no
+        longer takes the worker's time from the other sockets."""
+        settings = cast(GatewayView, self.view).services.settings
+        rate = float(settings.max_ws_messages_per_second)
+        burst = 2 * rate
+        allowance, last = burst, time.monotonic()
+        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+            now = time.monotonic()
+            allowance = min(burst, allowance + (now - last) * rate)
+            last = now
+            if allowance < 1:
+                await self.ws.close(code=TOO_MANY_MESSAGES, reason="too many messages")
+                return
+            allowance -= 1
+            yield message
+
     async def send_json(self, message: Mapping[str, object]) -> None:
         encoded = self.view.encode_json(message)
         text = encoded.decode() if isinstance(encoded, bytes) else encoded
@@ -105,6 +128,8 @@ class GatewayView(GraphQL[Context, None]):
     def __init__(self, schema: Any, services: Services, **options: Any) -> None:
         super().__init__(schema, **options)
         self.services = services
+        # More operations on one socket are refused with an error message (Strawberry's).
+        self.max_subscriptions_per_connection = services.settings.max_subscriptions_per_connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,2 +1,3 @@
-"""Real-time: channel names and the transactional outbox (the relay and subscriptions come
-with the real-time issue)."""
+"""Real-time: the transactional outbox (outbox.py), the relay that numbers and publishes its
+events (relay.py), the Redis broker behind broadcaster's API (broadcast.py), and following a
+stream with replay for `since` (stream.py)."""

@@ -21,53 +21,31 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import (
-    Cart,
-    CartLine,
-    Checkout,
-    Order,
-    OrderEvent,
-    OrderLine,
-    StockLevel,
-    StockReservation,
-)
+from db.models import Cart, CartLine, Checkout, Order, OrderLine
 from domain.catalog import ProductStatus
 from domain.money import FxTable, MissingRateError, Money
-from domain.orders import MAX_NOTE_LENGTH, OrderStatus, PaymentStatus
+from domain.orders import MAX_NOTE_LENGTH
 from domain.pricing import AmountTooLargeError, order_total, price_line
 from domain.problems import Problem
-from realtime.outbox import record_order_status
 from resolvers import catalog, pricing
 from resolvers.cart import lock_cart, quantity_rules
 from resolvers.context import Context
+from resolvers.order_placement import (
+    Address,
+    DraftLine,
+    DraftOrder,
+    Reservation,
+    check_address,
+    insert_order,
+    reserve_stock,
+)
 
 MAX_KEY_LENGTH = 200
-ADDRESS_LIMITS = {"name": 200, "line1": 200, "line2": 200, "city": 120, "postalCode": 20}
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    name: str
-    line1: str
-    line2: str | None
-    city: str
-    postal_code: str
-    country: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name.strip(),
-            "line1": self.line1.strip(),
-            "line2": (self.line2 or "").strip() or None,
-            "city": self.city.strip(),
-            "postalCode": self.postal_code.strip(),
-            "country": self.country,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,30 +96,26 @@ class _PricedLine:
     total: Money  # unit times quantity, in the order currency (domain.pricing.price_line)
     rate: Decimal
 
+    def draft(self) -> DraftLine:
+        return DraftLine(
+            variant_id=self.variant.id,
+            sku=self.variant.sku,
+            name=f"{self.product.name} — {self.variant.name}",
+            quantity=self.quantity,
+            unit=self.unit,
+            total=self.total,
+            source=self.source,
+            rate=self.rate,
+            at=("cart", "lines", str(self.index), "quantity"),
+        )
+
 
 def _check_request(request: CheckoutRequest) -> list[Problem]:
     problems = []
     key = request.idempotency_key
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
         problems.append(Problem(("input", "idempotencyKey"), f"1 to {MAX_KEY_LENGTH} characters"))
-    address = request.address
-    values = {
-        "name": address.name,
-        "line1": address.line1,
-        "line2": address.line2 or "",
-        "city": address.city,
-        "postalCode": address.postal_code,
-    }
-    for field, value in values.items():
-        if field != "line2" and not value.strip():
-            problems.append(Problem(("input", "shippingAddress", field), "must not be blank"))
-        elif len(value) > ADDRESS_LIMITS[field]:
-            problems.append(
-                Problem(
-                    ("input", "shippingAddress", field),
-                    f"must be at most {ADDRESS_LIMITS[field]} characters",
-                )
-            )
+    problems += check_address(request.address, "input", "shippingAddress")
     if request.note is not None and len(request.note) > MAX_NOTE_LENGTH:
         problems.append(Problem(("input", "note"), f"must be at most {MAX_NOTE_LENGTH} characters"))
     return problems
@@ -297,57 +271,6 @@ def _orders_too_large(priced: list[_PricedLine], currency: str) -> list[Problem]
     return problems
 
 
-async def _reserve_stock(
-    session: AsyncSession, priced: list[_PricedLine]
-) -> tuple[dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, int]]], list[Problem]]:
-    """Reserve each line's units across the seller's warehouses (fullest first). Rows are
-    locked in variant order, so concurrent checkouts queue instead of deadlocking."""
-    reservations: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, int]]] = defaultdict(list)
-    problems = []
-    for line in sorted(priced, key=lambda item: item.variant.id):
-        levels = (
-            await session.execute(
-                select(StockLevel.warehouse_id, StockLevel.on_hand - StockLevel.reserved)
-                .where(StockLevel.variant_id == line.variant.id)
-                .order_by(StockLevel.warehouse_id)
-                .with_for_update()
-            )
-        ).all()
-        available = sum(max(free, 0) for _, free in levels)
-        if available < line.quantity:
-            problems.append(
-                Problem(
-                    ("cart", "lines", str(line.index), "quantity"),
-                    f"only {available} of {line.variant.sku} can be ordered now",
-                    "OUT_OF_STOCK",
-                )
-            )
-            continue
-        wanted = line.quantity
-        for warehouse_id, free in sorted(levels, key=lambda level: -level[1]):
-            take = min(free, wanted)
-            if take <= 0:
-                continue
-            await session.execute(
-                update(StockLevel)
-                .where(
-                    StockLevel.variant_id == line.variant.id,
-                    StockLevel.warehouse_id == warehouse_id,
-                )
-                .values(reserved=StockLevel.reserved + take)
-            )
-            reservations[line.product.seller_id].append((line.variant.id, warehouse_id, take))
-            wanted -= take
-            if wanted == 0:
-                break
-    return reservations, problems
-
-
-async def _next_order_number(session: AsyncSession, now: datetime) -> str:
-    number = await session.scalar(text("SELECT nextval('order_number_seq')"))
-    return f"ORD-{now.year}-{number:06d}"
-
-
 async def checkout(ctx: Context, request: CheckoutRequest) -> CheckoutResult:
     viewer = ctx.viewer
     assert viewer.user_id is not None and viewer.company_id is not None, "buyers only"
@@ -358,6 +281,7 @@ async def checkout(ctx: Context, request: CheckoutRequest) -> CheckoutResult:
         order_ids = await _place_orders(ctx, request)
     except _Refused as refused:
         return CheckoutResult([], refused.problems)
+    ctx.events_committed()
     ctx.forget_reads()
     return CheckoutResult(order_ids, [])
 
@@ -403,83 +327,27 @@ async def _place_orders(ctx: Context, request: CheckoutRequest) -> list[uuid.UUI
         priced, problems = await _price_lines(ctx, lines, request.currency)
         if problems:
             raise _Refused(problems)
-        reservations, problems = await _reserve_stock(session, priced)
+        drafts = [line.draft() for line in priced]
+        held, problems = await reserve_stock(session, drafts)
         if problems:
             raise _Refused(problems)
         now = datetime.now(UTC)
+        by_seller: dict[uuid.UUID, list[int]] = defaultdict(list)
+        for index, line in enumerate(priced):
+            by_seller[line.product.seller_id].append(index)
         order_ids = []
-        by_seller: dict[uuid.UUID, list[_PricedLine]] = defaultdict(list)
-        for line in priced:
-            by_seller[line.product.seller_id].append(line)
-        for seller_id, seller_lines in by_seller.items():
-            order_id = uuid.uuid4()
-            subtotal = order_total([line.total for line in seller_lines], request.currency).minor
-            bases = {line.source.currency for line in seller_lines}
-            single_base = bases.pop() if len(bases) == 1 else None
-            await session.execute(
-                insert(Order).values(
-                    id=order_id,
-                    number=await _next_order_number(session, now),
-                    checkout_id=checkout_id,
-                    buyer_id=viewer.company_id,
-                    seller_id=seller_id,
-                    placed_by_id=viewer.user_id,
-                    status=OrderStatus.PLACED,
-                    payment_status=PaymentStatus.UNPAID,
-                    currency=request.currency,
-                    subtotal_minor=subtotal,
-                    total_minor=subtotal,
-                    fx_base=single_base if single_base != request.currency else None,
-                    fx_rate=seller_lines[0].rate
-                    if single_base and single_base != request.currency
-                    else None,
-                    shipping_address=request.address.as_json(),
-                    note=request.stored_note,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await session.execute(
-                insert(OrderLine),
-                [
-                    {
-                        "id": uuid.uuid4(),
-                        "order_id": order_id,
-                        "variant_id": line.variant.id,
-                        "position": position,
-                        "sku": line.variant.sku,
-                        "name": f"{line.product.name} — {line.variant.name}"[:400],
-                        "quantity": line.quantity,
-                        "unit_price_minor": line.unit.minor,
-                        "line_total_minor": line.total.minor,
-                        "source_currency": line.source.currency,
-                        "source_unit_price_minor": line.source.minor,
-                        "fx_rate": line.rate,
-                    }
-                    for position, line in enumerate(seller_lines)
-                ],
-            )
-            await session.execute(
-                insert(StockReservation),
-                [
-                    {"order_id": order_id, "variant_id": v, "warehouse_id": w, "quantity": q}
-                    for v, w, q in reservations[seller_id]
-                ],
-            )
-            await session.execute(
-                insert(OrderEvent).values(
-                    order_id=order_id, status=OrderStatus.PLACED, by_user_id=viewer.user_id, at=now
-                )
-            )
-            await record_order_status(
-                session,
-                order_id=order_id,
+        for seller_id, indexes in by_seller.items():
+            reservations: list[Reservation] = [r for i in indexes for r in held[i]]
+            order = DraftOrder(
                 buyer_id=viewer.company_id,
                 seller_id=seller_id,
-                previous=None,
-                status=OrderStatus.PLACED,
-                at=now,
+                placed_by_id=viewer.user_id,
+                currency=request.currency,
+                lines=[drafts[i] for i in indexes],
+                shipping_address=request.address.as_json(),
+                note=request.stored_note,
+                checkout_id=checkout_id,
             )
-            order_ids.append(order_id)
+            order_ids.append(await insert_order(session, order, reservations, now))
         await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
     return order_ids

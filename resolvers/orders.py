@@ -190,6 +190,7 @@ async def change_status(
             status=target,
             at=now,
         )
+    ctx.events_committed()
     ctx.forget_reads()
     return Outcome(key=key)
 

@@ -64,7 +64,9 @@ from schema.companies import (
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.orders import OrderMutation, OrderQuery, order_node
 from schema.pricing import PricingMutation, PricingQuery, price_list_node
+from schema.quotes import QuoteMutation, QuoteQuery, quote_node, quote_request_node
 from schema.selection import any_argument, descend, selects
+from schema.subscriptions import Subscription
 
 
 def _node_loaders() -> dict[str, Callable[[Info[Context, None], Any], Any]]:
@@ -102,6 +104,8 @@ def _node_loaders() -> dict[str, Callable[[Info[Context, None], Any], Any]]:
         "User": user,
         "Order": order_node,
         "PriceList": price_list_node,
+        "QuoteRequest": quote_request_node,
+        "Quote": quote_node,
     }
 
 
@@ -371,14 +375,17 @@ class CoreMutation:
 
 
 # Each domain module contributes its part of the root types.
-Query = merge_types("Query", (CoreQuery, CartQuery, InventoryQuery, OrderQuery, PricingQuery))
+Query = merge_types(
+    "Query", (CoreQuery, CartQuery, InventoryQuery, OrderQuery, PricingQuery, QuoteQuery)
+)
 Mutation = merge_types(
-    "Mutation", (CoreMutation, CartMutation, InventoryMutation, OrderMutation, PricingMutation)
+    "Mutation",
+    (CoreMutation, CartMutation, InventoryMutation, OrderMutation, PricingMutation, QuoteMutation),
 )
 # merge_types takes no description: set it on the merged definitions.
 get_object_definition(Query, strict=True).description = (
     "Read the marketplace: the catalog, and (signed in) your company's cart, orders, "
-    "warehouses and price lists."
+    "warehouses, price lists and requests for quotation."
 )
 get_object_definition(Mutation, strict=True).description = (
     "Change things. Mistakes in the input come back in each payload's `userErrors`, not as "
@@ -438,6 +445,7 @@ __all__ = [
     "Mutation",
     "Query",
     "Services",
+    "Subscription",
     "new_context",
     "schema_config",
     "schema_extensions",

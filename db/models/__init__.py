@@ -22,6 +22,7 @@ from db.models.orders import (
     StockReservation,
 )
 from db.models.pricing import PriceList, PriceListEntry
+from db.models.quotes import Quote, QuoteLine, QuoteRequest, QuoteRequestLine
 from domain.catalog import ProductStatus
 from domain.identity import MemberRole
 
@@ -45,6 +46,10 @@ __all__ = [
     "Product",
     "ProductStatus",
     "ProductVariant",
+    "Quote",
+    "QuoteLine",
+    "QuoteRequest",
+    "QuoteRequestLine",
     "RefreshToken",
     "StockLevel",
     "StockReservation",

@@ -205,17 +205,36 @@ class StockReservation(Base):
 
 
 class OutboxEvent(Base):
-    """An event written in the same transaction as the change it reports; the relay publishes
-    it after commit. `id` is the monotonically increasing eventId clients resume from."""
+    """An event written in the same transaction as the change it reports (see realtime/).
+
+    `id` is taken at insert, so a transaction that commits later may hold a lower id than one
+    already visible: ids are not a safe resume point. The relay therefore numbers committed
+    events itself, one relay at a time, into `seq`: the eventId clients see and resume from
+    with `since`. `published_at` is when the relay handed the event to the broker."""
 
     __tablename__ = "outbox_events"
     __table_args__ = (
-        Index("ix_outbox_events_unpublished", "id", postgresql_where=text("published_at IS NULL")),
-        Index("ix_outbox_events_channel_id", "channel", "id"),
+        CheckConstraint("stream IN ('orders', 'quotes')", name="stream_known"),
+        Index("ix_outbox_events_unsequenced", "id", postgresql_where=text("seq IS NULL")),
+        Index(
+            "ix_outbox_events_unsent",
+            "seq",
+            postgresql_where=text("seq IS NOT NULL AND published_at IS NULL"),
+        ),
+        # Replay for `since`: one object's channel, or a company's stream on either side.
+        Index("ix_outbox_events_channel_seq", "channel", "seq"),
+        Index("ix_outbox_events_buyer_id_stream_seq", "buyer_id", "stream", "seq"),
+        Index("ix_outbox_events_seller_id_stream_seq", "seller_id", "stream", "seq"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     channel: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Which subscription stream the event belongs to ("orders" or "quotes"), and the two
+    # companies allowed to receive it.
+    stream: Mapped[str] = mapped_column(String(20), nullable=False)
+    buyer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    seller_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     kind: Mapped[str] = mapped_column(String(60), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = created_at_column()

@@ -389,7 +389,7 @@ async def test_readyz(client):
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert media_type(response) == JSON
-    assert response.json() == {"postgres": "ok", "redis": "ok"}
+    assert response.json() == {"postgres": "ok", "redis": "ok", "broker": "ok"}
 
 
 # --- unexpected errors are masked ------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""Expiring quotes: every PENDING quote past its `valid_until` becomes EXPIRED, and so does its
+request, with an EXPIRED event each.
+
+Several replicas may run the task at once: each batch locks its quotes and their requests with
+FOR UPDATE SKIP LOCKED, so replicas take different rows and never wait for a mutation holding a
+request (that mutation meets the due quote itself and expires it: see resolvers/quotes.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from db.models import Quote, QuoteRequest
+from domain.quotes import QuoteStatus
+from resolvers.context import Services
+from resolvers.quotes import expire_quote
+
+log = logging.getLogger(__name__)
+
+EXPIRY_BATCH_SIZE = 200
+
+
+async def expire_due_quotes(services: Services, *, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
+    """Expire every quote due now, one transaction per batch; how many were expired."""
+    expired = 0
+    while True:
+        async with services.sessions() as session, session.begin():
+            now = datetime.now(UTC)
+            due = (
+                await session.execute(
+                    select(
+                        Quote.id.label("quote_id"),
+                        QuoteRequest.id,
+                        QuoteRequest.status,
+                        QuoteRequest.buyer_id,
+                        QuoteRequest.seller_id,
+                    )
+                    .join(QuoteRequest, QuoteRequest.id == Quote.request_id)
+                    .where(Quote.status == QuoteStatus.PENDING, Quote.valid_until <= now)
+                    .order_by(Quote.valid_until)
+                    .limit(batch_size)
+                    # Both rows: the re-check after a concurrent commit then sees both as they are.
+                    .with_for_update(of=(Quote, QuoteRequest), skip_locked=True)
+                )
+            ).all()
+            for row in due:
+                await expire_quote(session, row, row.quote_id, now)
+        if due:
+            services.on_events_committed()
+        expired += len(due)
+        if len(due) < batch_size:
+            return expired
+
+
+async def run_quote_expiry(services: Services, interval_seconds: float) -> None:
+    """Expire due quotes every `interval_seconds` until cancelled (start it as a task in the
+    app's lifespan and cancel it on shutdown). A failed round is logged and tried again at the
+    next interval."""
+    while True:
+        try:
+            count = await expire_due_quotes(services)
+            if count:
+                log.info("expired %d quotes", count)
+        except Exception:
+            log.exception("quote expiry round failed; retrying in %s s", interval_seconds)
+        await asyncio.sleep(interval_seconds)
