@@ -1,11 +1,12 @@
-"""The gateway: a Starlette app (`/graphql` over HTTP and WebSocket, `/healthz`, `/readyz`) and
-its command line: `serve`, `migrate`, `seed`, `print-schema`."""
+"""The gateway: a Starlette app (`/graphql` over HTTP and WebSocket, `/healthz`, `/readyz`,
+`/metrics`) and its command line: `serve`, `migrate`, `seed`, `print-schema`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -32,11 +33,31 @@ from auth.passwords import hash_password
 from auth.tokens import TokenConfig
 from db.engine import create_engine, session_factory
 from db.seed import SeedSummary
+from db.statement_log import observe_statements
 from gateway.cost import CostLimit
 from gateway.errors import ErrorPolicy, GatewaySchema
+from gateway.graphiql import asset_routes
 from gateway.headers import SecurityHeaders, cors
 from gateway.http import GatewayView, WebSocketOperations
-from gateway.limits import BodySizeLimit, RefuseNulCharacters, reports_too_complex
+from gateway.introspection import introspection_extensions
+from gateway.limits import (
+    BodySizeLimit,
+    ExecutionTimeLimit,
+    FragmentExpansionLimit,
+    RefuseNulCharacters,
+    create_root_fields_validator,
+    reports_too_complex,
+)
+from gateway.metrics import (
+    OperationMetrics,
+    attribute_statements,
+    metrics_endpoint,
+    prepare_multiprocess_directory,
+)
+from gateway.persisted import PersistedQueries, persisted_query_extensions
+from gateway.rate_limit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.response_cache import ResponseCache
+from gateway.tracing import tracing_extensions
 from realtime.broadcast import create_broadcast
 from realtime.relay import OutboxRelay
 from resolvers.context import Services
@@ -59,18 +80,30 @@ def build_schema(settings: Settings) -> GatewaySchema:
     # and a new class per request would defeat the validation cache, which keys on the rules.
     depth_rule = reports_too_complex(create_validator(settings.max_query_depth, should_ignore=None))
     alias_rule = reports_too_complex(create_alias_validator(settings.max_aliases))
+    root_fields_rule = reports_too_complex(create_root_fields_validator(settings.max_root_fields))
+    config = schema_config()
+    if settings.max_batch_size > 0:
+        config.batching_config = {"max_operations": settings.max_batch_size}
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=list(SCHEMA_TYPES),
-        config=schema_config(),
+        config=config,
         extensions=[
+            # First: its timing covers the other extensions.
+            OperationMetrics,
+            *tracing_extensions(),
+            # Before the validation cache: fragment bombs never reach the rules walking paths.
+            FragmentExpansionLimit,
             *schema_extensions(),
             RefuseNulCharacters,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: AddValidationRules([depth_rule, alias_rule]),
+            lambda: AddValidationRules([depth_rule, alias_rule, root_fields_rule]),
+            *persisted_query_extensions(settings),
+            *introspection_extensions(settings.introspection_mode),
             lambda: CostLimit(settings.max_query_cost),
+            lambda: ExecutionTimeLimit(settings.max_execution_seconds),
             WebSocketOperations,
             ErrorPolicy,
         ],
@@ -100,6 +133,12 @@ def build_services(settings: Settings, *, null_pool: bool = False) -> Services:
         throttle = InProcessLoginThrottle(
             settings.login_max_failures, settings.login_failure_window_seconds
         )
+    rate_limiter: RateLimiter | None = None
+    capacity, restore_rate = settings.rate_limit_capacity, settings.rate_limit_restore_rate
+    if capacity > 0 and redis is not None:
+        rate_limiter = RedisRateLimiter(redis, settings.redis_key_prefix, capacity, restore_rate)
+    elif capacity > 0:
+        rate_limiter = InProcessRateLimiter(capacity, restore_rate)
     tokens = TokenConfig.build(
         algorithm=settings.jwt_algorithm,
         secret=settings.jwt_secret,
@@ -116,6 +155,7 @@ def build_services(settings: Settings, *, null_pool: bool = False) -> Services:
         tokens=tokens,
         login_throttle=throttle,
         redis=redis,
+        rate_limiter=rate_limiter,
     )
 
 
@@ -169,6 +209,7 @@ async def running_background_work(services: Services) -> AsyncIterator[None]:
     relay = OutboxRelay(background_engine, broadcast)
     services.broadcast = broadcast
     services.on_events_committed = relay.wake
+    broadcast.when_reconnected(relay.broker_reconnected)
     background = replace(
         services, engine=background_engine, sessions=session_factory(background_engine)
     )
@@ -193,10 +234,18 @@ async def running_background_work(services: Services) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or get_settings()
     services = services or build_services(settings)
+    attribute_statements(services.engine, observe_statements)  # per request, for /metrics
+    # Catalog writes bump its generation even when this app does not cache (TTL 0): other
+    # replicas on the same Redis may.
+    response_cache = ResponseCache(settings, services.redis)
+    services.on_catalog_changed = response_cache.catalog_changed
     view = GatewayView(
         build_schema(settings),
         services,
+        response_cache=response_cache,
+        persisted_queries=PersistedQueries.from_settings(settings, services.redis),
         allowed_origins=settings.allowed_origins,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
         keep_alive=True,
         keep_alive_interval=15,
     )
@@ -205,6 +254,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.has_trigram_search = await has_trigram_search(services)
         async with running_background_work(services):
+            # What start-up built lives as long as the process: keep it out of every garbage
+            # collection (with thousands of subscriptions, full collections took seconds).
+            gc.freeze()
             yield
         await services.engine.dispose()
         if services.redis is not None:
@@ -215,7 +267,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     async def readyz(request: Request) -> JSONResponse:
         checks = await readiness(services)
-        ready = checks["postgres"] == "ok" and not checks["redis"].startswith("unavailable")
+        # Only PostgreSQL makes a replica unable to serve. Without Redis it degrades (throttles,
+        # caches and buckets in-process or open; events wait in the outbox): taking every
+        # replica out of rotation during a Redis outage would turn it into a full outage.
+        ready = checks["postgres"] == "ok"
         return JSONResponse(checks, status_code=200 if ready else 503)
 
     app = Starlette(
@@ -224,6 +279,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint(settings.metrics_token)),
+            *asset_routes(settings.graphiql_enabled),
         ],
         middleware=[
             Middleware(SecurityHeaders),
@@ -283,7 +340,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(_migrate_and_seed(settings, products=args.demo_products))
     elif args.migrate:
         asyncio.run(_migrate_and_seed(settings, products=None))
-    print(f"GraphiQL: http://{args.host}:{args.port}/graphql", file=sys.stderr)
+    prepare_multiprocess_directory()  # PROMETHEUS_MULTIPROC_DIR starts empty
+    if settings.graphiql_enabled:
+        print(f"GraphiQL: http://{args.host}:{args.port}/graphql", file=sys.stderr)
     uvicorn.run(
         "server:create_app",
         factory=True,
@@ -292,11 +351,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        # The sans-I/O implementation without permessage-deflate: 73 KiB per idle subscriber
+        # socket against 182 KiB for the legacy one with compression (bench/subscription_fanout).
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
         log_level="info",
         # WebSocket frames obey the same bound as HTTP bodies.
         ws_max_size=settings.max_body_bytes,
         proxy_headers=True,
+        # A worker imports the whole app before it answers the supervisor's first ping; on a
+        # small or busy host that takes longer than uvicorn's 5 s default (workers then die in
+        # a loop, silently).
+        timeout_worker_healthcheck=60,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -59,7 +61,31 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=5000, ge=100)
     # Static cost (gateway/cost.py): one full catalog page of 100 products costs ~3 900.
     max_query_cost: int = Field(default=5000, ge=10)
+    # Distinct root fields (response keys) in one operation (QUERY_TOO_COMPLEX).
+    max_root_fields: int = Field(default=20, ge=1)
+    # Operations in one JSON array body (Apollo's batching); 0 refuses batches.
+    max_batch_size: int = Field(default=10, ge=0, le=100)
+    # Queries and mutations still running after this are cancelled (TIMEOUT); subscriptions
+    # are long-lived by design and exempt.
+    max_execution_seconds: float = Field(default=10, gt=0)
+    # Who may query __schema / __type: on, authenticated (signed-in viewers), off. Unset: on,
+    # except authenticated in production; see `introspection_mode`.
+    introspection: Literal["on", "authenticated", "off"] | None = None
+    # Persisted queries (gateway/persisted.py): a JSON manifest of trusted documents by their
+    # SHA-256 (a plain {"<sha256>": "<document>"} map or Apollo's persisted query manifest),
+    # checked here at start-up; with TRUSTED_DOCUMENTS_ONLY nothing else runs.
+    trusted_documents_file: Path | None = None
+    trusted_documents_only: bool = False
+    # Rate limit by query cost (gateway/rate_limit.py): a bucket of points per viewer (user, or
+    # client IP when anonymous), charged the requested cost up front and refunded what the
+    # answer did not use; it refills at the restore rate (points a second). A request the
+    # bucket cannot pay is refused (THROTTLED, 429 + Retry-After). Capacity 0 turns it off.
+    rate_limit_capacity: int = Field(default=10_000, ge=0)
+    rate_limit_restore_rate: float = Field(default=500, gt=0)
     allowed_origins: tuple[str, ...] = ()
+    # The self-hosted GraphiQL IDE on GET /graphql for browsers (gateway/graphiql.py). Unset:
+    # on, except in production; see `graphiql_enabled`.
+    allow_graphiql: bool | None = None
 
     # Subscriptions: events a subscriber may fall behind before it is ended (SLOW_CONSUMER),
     # operations per WebSocket, and client messages per second per WebSocket (burst twice that)
@@ -70,9 +96,32 @@ class Settings(BaseSettings):
     # How often each process looks for quotes past their validUntil.
     quote_expiry_interval_seconds: float = Field(default=30, gt=0)
 
+    # Anonymous catalog reads (gateway/response_cache.py): how long a whole answer is reused;
+    # 0 turns the cache off.
+    response_cache_ttl_seconds: int = Field(default=30, ge=0, le=3600)
+
     # Per worker, plus as many again in overflow. Loaders check out a connection per batch and
     # sibling batches run at once, so a request may hold up to three: size for concurrency.
     db_pool_size: int = Field(default=20, ge=1)
+
+    # GET /metrics (gateway/metrics.py) answers loopback clients; anyone else needs
+    # `Authorization: Bearer <this>`. Unset: other clients get 404.
+    metrics_token: str | None = Field(default=None, min_length=16)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """ALLOW_GRAPHIQL when set, else on in development and test, off in production."""
+        if self.allow_graphiql is not None:
+            return self.allow_graphiql
+        return self.environment != "production"
+
+    @property
+    def introspection_mode(self) -> Literal["on", "authenticated", "off"]:
+        """INTROSPECTION when set, else on in development and test, authenticated in
+        production."""
+        if self.introspection is not None:
+            return self.introspection
+        return "authenticated" if self.environment == "production" else "on"
 
     @field_validator("database_url")
     @classmethod
@@ -111,6 +160,10 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses the default JWT_SECRET: set your own")
             if self.database_url is None:
                 raise ValueError("production needs DATABASE_URL (no embedded PostgreSQL)")
+        if self.trusted_documents_only and self.trusted_documents_file is None:
+            raise ValueError("TRUSTED_DOCUMENTS_ONLY needs TRUSTED_DOCUMENTS_FILE")
+        if self.trusted_documents_file is not None:
+            read_trusted_documents(self.trusted_documents_file)  # a bad manifest stops start-up
         return self
 
     def _check_key_files(self) -> None:
@@ -146,6 +199,56 @@ def _read_key_file(variable: str, path: Path) -> str:
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else "unreadable"
         raise ValueError(f"{variable}: cannot read {path} ({reason})") from None
+
+
+APOLLO_MANIFEST_FORMAT = "apollo-persisted-query-manifest"
+
+
+def read_trusted_documents(path: Path) -> dict[str, str]:
+    """The documents of a trusted-documents manifest by SHA-256 (lowercase hex): a plain
+    {"<sha256>": "<document>"} map (GraphQL Codegen's client preset) or Apollo's
+    {"format": "apollo-persisted-query-manifest", "version": 1, "operations": [{"id", "body",
+    "name", "type"}]}. Each hash must be its document's SHA-256: clients send the hash, and a
+    wrong one would run another document than the client meant."""
+    variable = "TRUSTED_DOCUMENTS_FILE"
+    try:
+        manifest = json.loads(path.read_bytes())
+    except OSError as error:
+        reason = error.strerror or "unreadable"
+        raise ValueError(f"{variable}: cannot read {path} ({reason})") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{variable}: {path} is not a JSON document") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{variable}: {path} must hold a JSON object")
+    entries: list[tuple[str, object, str]] = []
+    if manifest.get("format") == APOLLO_MANIFEST_FORMAT:
+        operations = manifest.get("operations")
+        if manifest.get("version") != 1 or not isinstance(operations, list):
+            raise ValueError(
+                f"{variable}: {path} is not an {APOLLO_MANIFEST_FORMAT} of version 1 with a "
+                "list of operations"
+            )
+        for index, operation in enumerate(operations):
+            if not isinstance(operation, dict) or not isinstance(operation.get("id"), str):
+                raise ValueError(f"{variable}: operations[{index}] has no string id")
+            label = operation.get("name") or f"operations[{index}]"
+            entries.append((operation["id"], operation.get("body"), str(label)))
+    else:
+        entries = [(key, value, key[:16]) for key, value in manifest.items()]
+    documents: dict[str, str] = {}
+    for key, document, label in entries:
+        if not isinstance(document, str) or not document.strip():
+            raise ValueError(f"{variable}: the document of {label} is not a non-empty string")
+        digest = key.removeprefix("sha256:").lower()
+        if digest != hashlib.sha256(document.encode("utf-8", "surrogatepass")).hexdigest():
+            raise ValueError(
+                f"{variable}: the hash of {label} is not the SHA-256 of its document "
+                "(GraphQL Codegen: persistedDocuments.hashAlgorithm 'sha256')"
+            )
+        documents[digest] = document
+    if not documents:
+        raise ValueError(f"{variable}: {path} lists no documents")
+    return documents
 
 
 def load_settings() -> Settings:

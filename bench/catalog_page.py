@@ -144,7 +144,11 @@ async def load_with_wrk(url: str, first: int, clients: int, seconds: float) -> d
 
 
 async def in_process(database_url: str, first: int, rounds: int) -> dict[str, float]:
-    settings = Settings(environment="test", database_url=database_url, redis_url=None)
+    # The response cache off: this measures executing the page (bench/response_cache.py
+    # measures the cache).
+    settings = Settings(
+        environment="test", database_url=database_url, redis_url=None, response_cache_ttl_seconds=0
+    )
     services = build_services(settings)
     captured: list[tuple[str, Any]] = []
     capturing = False
@@ -269,7 +273,12 @@ async def main() -> None:
                 "--workers",
                 str(args.workers),
                 cwd=ROOT,
-                env={**os.environ, "DATABASE_URL": database_url or "", "REDIS_URL": ""},
+                env={
+                    **os.environ,
+                    "DATABASE_URL": database_url or "",
+                    "REDIS_URL": "",
+                    "RESPONSE_CACHE_TTL_SECONDS": "0",
+                },
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
             )

@@ -7,6 +7,7 @@ negotiates the GraphQL-over-HTTP media type, and answers every refusal as a Grap
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -23,14 +24,20 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UnsetType
 
 from auth.tokens import InvalidTokenError, decode_access_token
 from auth.viewer import ANONYMOUS, Viewer
-from gateway.limits import refuse_before_execution
+from gateway import graphiql
+from gateway.limits import check_batch, refuse_before_execution
+from gateway.metrics import websocket_connection
+from gateway.persisted import PersistedQueries, asks_for_the_document
+from gateway.rate_limit import throttled_retry_after
+from gateway.response_cache import ResponseCache
 from schema import Context, Services, new_context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -125,15 +132,27 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 class GatewayView(GraphQL[Context, None]):
     websocket_adapter_class = TextFrameWebSocketAdapter
 
-    def __init__(self, schema: Any, services: Services, **options: Any) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        services: Services,
+        response_cache: ResponseCache | None = None,
+        persisted_queries: PersistedQueries | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(schema, **options)
         self.services = services
+        self.response_cache = response_cache
+        self.persisted_queries = persisted_queries or PersistedQueries.from_settings(
+            services.settings, services.redis
+        )
         # More operations on one socket are refused with an error message (Strawberry's).
         self.max_subscriptions_per_connection = services.settings.max_subscriptions_per_connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+        if scope["type"] != "http":  # a WebSocket (the only other route to this view)
+            with websocket_connection():
+                await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
         try:
@@ -143,10 +162,13 @@ class GatewayView(GraphQL[Context, None]):
             if error.reason == "Unsupported content type":
                 status = 415
             response = Response(
-                error_body(error.reason, "BAD_USER_INPUT"),
+                error_body(error.reason, getattr(error, "code", "BAD_USER_INPUT")),
                 status_code=status,
                 media_type="application/json",
             )
+        # GraphQL answers are not for HTTP caches, except the public catalog reads that the
+        # response cache labels itself.
+        response.headers.setdefault("cache-control", "no-store")
         await response(scope, receive, send)
 
     def _viewer(self, authorization: str | None) -> Viewer:
@@ -173,6 +195,8 @@ class GatewayView(GraphQL[Context, None]):
                     media_type="application/json",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
+            if self.response_cache is not None:
+                return await self.response_cache.serve(self, request, super().run)
         return await super().run(request)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -201,6 +225,15 @@ class GatewayView(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": str(error)}) from None
         return None
 
+    # Our self-hosted GraphiQL page (gateway/graphiql.py) instead of Strawberry's CDN one.
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        if request.query_params.get("extensions") is not None:  # a persisted query by hash
+            return False
+        return graphiql.wants_ide(request, enabled=self.graphql_ide is not None)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page(request)
+
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
         accept = request.headers.get("accept", "")
@@ -222,6 +255,65 @@ class GatewayView(GraphQL[Context, None]):
             raise HTTPException(400, "Expected a JSON object")
         return parsed
 
+    def _validate_batch_request(
+        self, request_data: list[Any], protocol: GraphQLRequestProtocol
+    ) -> None:
+        # Strawberry's hook for a JSON array body, before any operation runs: ours refuses it
+        # whole when batching is off, the batch too large (BATCH_TOO_LARGE) or an item
+        # malformed, then Strawberry's own checks.
+        batching = self.schema.config.batching_config  # MAX_BATCH_SIZE (server.build_schema)
+        check_batch(request_data, batching["max_operations"] if batching else 0)
+        super()._validate_batch_request(request_data, protocol)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+
+        # A batch: its operations run at once, each as if it had come alone (its own context
+        # and loaders, limits, cost, authorization, transaction); one operation's mistake is
+        # its own error in the answer, not a failure of the others.
+        async def run_alone(data: GraphQLRequestData) -> Any:
+            own_context = await self.get_context(request, sub_response)
+            try:
+                return await self.execute_single(
+                    request, request_adapter, sub_response, own_context, root_value, data
+                )
+            except HTTPException as error:
+                refusal = GraphQLError(error.reason, extensions={"code": "BAD_USER_INPUT"})
+                return PreExecutionError(data=None, errors=[refusal])
+
+        return await asyncio.gather(*(run_alone(data) for data in request_data))
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> Any:
+        # Persisted queries (gateway/persisted.py): the document by its hash, or the error
+        # that answers the request before anything is parsed.
+        resolved = await self.persisted_queries.resolve(request_data)
+        if isinstance(resolved, GraphQLError):
+            return PreExecutionError(data=None, errors=[resolved])
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, resolved.request
+        )
+        await self.persisted_queries.remember(resolved, result)
+        return result
+
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -233,12 +325,20 @@ class GatewayView(GraphQL[Context, None]):
             media_type == GRAPHQL_RESPONSE_JSON
             and isinstance(response_data, dict)
             and "data" not in response_data
+            and not asks_for_the_document(response_data)
         ):
             status = 400
+        # Throttled (the cost bucket is short): 429 under the new media type (legacy
+        # application/json keeps 200), and Retry-After either way.
+        retry_after = throttled_retry_after(response_data)
+        if retry_after is not None and status == 400:
+            status = 429
         response = Response(self.encode_json(response_data), status, media_type=media_type)
         for name, value in sub_response.headers.items():
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     async def process_result(self, request: Request, result: Any) -> GraphQLHTTPResponse:

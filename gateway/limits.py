@@ -1,14 +1,31 @@
-"""Request limits: body size (enforced while the body streams in) and input hygiene."""
+"""Request limits: body size (enforced while the body streams in), input hygiene, root fields
+per operation, batch size and execution time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
+from functools import lru_cache
+from typing import Any
 
 import orjson
-from graphql import GraphQLError, ValidationContext, ValidationRule
+from cross_web import HTTPException
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 
 def contains_nul(value: object) -> bool:
@@ -132,3 +149,217 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+# --- root fields, batches, execution time ----------------------------------------------------
+
+
+def _root_response_keys(
+    selection: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> set[str]:
+    """The response keys (alias or name) an operation selects at its root, through fragments.
+    Repeating a key adds nothing: the fields merge and run once."""
+    keys: set[str] = set()
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            keys.add(node.alias.value if node.alias else node.name.value)
+        elif isinstance(node, InlineFragmentNode):
+            keys |= _root_response_keys(node.selection_set, fragments, seen)
+        elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+            fragment = fragments.get(node.name.value)
+            if fragment is not None:  # an unknown fragment is validation's to report
+                keys |= _root_response_keys(
+                    fragment.selection_set, fragments, seen | {node.name.value}
+                )
+    return keys
+
+
+def create_root_fields_validator(maximum: int) -> type[ValidationRule]:
+    """A validation rule refusing operations with more than `maximum` root fields. Each root
+    field is a separate entry point (its own loaders, its own SQL): without a bound one
+    request could ask for hundreds of unrelated lists at once."""
+
+    class MaxRootFieldsValidator(ValidationRule):
+        # Reports from __init__, like Strawberry's depth and alias rules (see
+        # `reports_too_complex`).
+        def __init__(self, context: ValidationContext) -> None:
+            document = context.document
+            fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            for operation in document.definitions:
+                if not isinstance(operation, OperationDefinitionNode):
+                    continue
+                count = len(_root_response_keys(operation.selection_set, fragments))
+                if count > maximum:
+                    name = f"'{operation.name.value}'" if operation.name else "the operation"
+                    context.report_error(
+                        GraphQLError(
+                            f"{name} selects {count} root fields, more than the {maximum} "
+                            "allowed: split it into several operations",
+                            nodes=[operation],
+                        )
+                    )
+            super().__init__(context)
+
+    return MaxRootFieldsValidator
+
+
+class BatchRefusedError(HTTPException):
+    """A JSON array body refused as a whole (400), before any of its operations runs."""
+
+    def __init__(self, reason: str, code: str = "BAD_USER_INPUT") -> None:
+        super().__init__(400, reason)
+        self.code = code
+
+
+def check_batch(operations: list[Any], max_batch_size: int) -> None:
+    """A batch (a JSON array of operations) is refused whole when batching is off, when it is
+    empty or longer than `max_batch_size`, or when an item is not a well-formed request."""
+    if max_batch_size == 0:
+        raise BatchRefusedError("batching is disabled: send one operation per request")
+    if not operations:
+        raise BatchRefusedError("an empty batch: send at least one operation")
+    if len(operations) > max_batch_size:
+        raise BatchRefusedError(
+            f"a batch of {len(operations)} operations, more than the {max_batch_size} allowed",
+            "BATCH_TOO_LARGE",
+        )
+    for index, item in enumerate(operations):
+        if not isinstance(item, dict):
+            raise BatchRefusedError(f"batch item {index} is not a JSON object")
+        for key, kind, name in (
+            ("query", str, "a string"),
+            ("operationName", str, "a string"),
+            ("variables", dict, "an object"),
+            ("extensions", dict, "an object"),
+        ):
+            value = item.get(key)
+            if value is not None and not isinstance(value, kind):
+                raise BatchRefusedError(f"batch item {index}: `{key}` must be {name} or null")
+
+
+class ExecutionTimeLimit(SchemaExtension):
+    """Cancels a query or mutation still running after `seconds` and answers TIMEOUT.
+
+    Only execution is timed (parsing and validation are bounded by MAX_TOKENS). Cancelling a
+    mutation inside its transaction rolls the transaction back; one cancelled while committing
+    may have committed: a retry with the same idempotency key tells. Subscriptions are
+    long-lived by design and exempt."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self.seconds):
+                yield
+        except TimeoutError:
+            raise GraphQLError(
+                f"the operation ran longer than {self.seconds:g} s and was cancelled: ask for "
+                "less, or try again later",
+                extensions={"code": "TIMEOUT"},
+            ) from None
+
+
+# --- fragment expansion ----------------------------------------------------------------------
+
+# Fragments let a short document stand for a huge one: `fragment F1 on Query { ...F2 ...F2 }`
+# chained 40 times is 2^40 selections in a few hundred tokens. Execution collects each fragment
+# once, but the depth, alias and cost rules walk every path: such a document would hold the
+# worker for hours. So the expanded size is measured first, in one memoized pass.
+MAX_EXPANDED_SELECTIONS = 10_000
+# A chain of fragments deeper than this is not a real client's (and would exhaust the
+# interpreter's recursion in the rules that follow it).
+MAX_FRAGMENT_NESTING = 50
+
+
+class _TooDeepError(Exception):
+    pass
+
+
+def expanded_selections(document: DocumentNode) -> int | None:
+    """How many selections the document's operations hold once every fragment spread is
+    replaced by its fragment; None when fragments nest deeper than MAX_FRAGMENT_NESTING."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    sizes: dict[str, int] = {}
+    open_fragments: list[str] = []
+
+    def fragment_size(name: str) -> int:
+        if name in sizes:
+            return sizes[name]
+        fragment = fragments.get(name)
+        if fragment is None or name in open_fragments:  # unknown or a cycle: validation's
+            return 0
+        if len(open_fragments) >= MAX_FRAGMENT_NESTING:
+            raise _TooDeepError
+        open_fragments.append(name)
+        size = selection_size(fragment.selection_set)
+        open_fragments.pop()
+        sizes[name] = size
+        return size
+
+    def selection_size(selection: SelectionSetNode | None) -> int:
+        total = 0
+        for node in selection.selections if selection else ():
+            total += 1
+            if isinstance(node, FieldNode | InlineFragmentNode):
+                total += selection_size(node.selection_set)
+            elif isinstance(node, FragmentSpreadNode):
+                total += fragment_size(node.name.value)
+        return total
+
+    try:
+        return sum(
+            selection_size(d.selection_set)
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        )
+    except (_TooDeepError, RecursionError):
+        return None
+
+
+@lru_cache
+def _refusal_rule(message: str) -> type[ValidationRule]:
+    """A validation rule that only reports `message` (one class per message, so the validation
+    cache keeps working)."""
+
+    class Refused(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            context.report_error(GraphQLError(message, extensions={"code": "QUERY_TOO_COMPLEX"}))
+
+    return Refused
+
+
+class FragmentExpansionLimit(SchemaExtension):
+    """Refuses documents whose fragments expand past MAX_EXPANDED_SELECTIONS (or nest past
+    MAX_FRAGMENT_NESTING), as a validation error. It must come before the validation cache:
+    it swaps the validation rules for one that only reports the refusal, so the rules that
+    walk every path never see the document."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None:
+            size = expanded_selections(context.graphql_document)
+            if size is None:
+                message = f"fragments nest more than {MAX_FRAGMENT_NESTING} deep"
+            elif size > MAX_EXPANDED_SELECTIONS:
+                message = (
+                    "the document expands through its fragments to more than the "
+                    f"{MAX_EXPANDED_SELECTIONS} selections allowed: spread fragments fewer times"
+                )
+            else:
+                message = ""
+            if message:
+                context.validation_rules = (_refusal_rule(message),)
+        yield

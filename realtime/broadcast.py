@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -151,6 +151,8 @@ class RedisPubSubBackend(BroadcastBackend):
         self._events: asyncio.Queue[Event] = asyncio.Queue(maxsize=backlog)
         self._reader: asyncio.Task[None] | None = None
         self._first_attempt = asyncio.Event()
+        # Called when Redis is back after an outage (the outbox relay retries its publishes).
+        self.on_reconnected: Callable[[], None] = lambda: None
 
     # -- status ----------------------------------------------------------------------------
 
@@ -355,6 +357,7 @@ class RedisPubSubBackend(BroadcastBackend):
                 time.monotonic() - self._down_since,
                 len(self._channels),
             )
+            self.on_reconnected()
         self._down_since = None
         self._failures = 0
         self._error = ""
@@ -485,6 +488,11 @@ class EventBroadcast(Broadcast):
         if isinstance(self._backend, RedisPubSubBackend):
             return self._backend.status()
         return "ok"
+
+    def when_reconnected(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever the broker is back after an outage (never for memory)."""
+        if isinstance(self._backend, RedisPubSubBackend):
+            self._backend.on_reconnected = callback
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -94,10 +94,16 @@ class OutboxRelay:
         self._broker = broker
         self._sweep_seconds = sweep_seconds
         self._wanted = asyncio.Event()
+        self._broker_back = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """A local transaction committed events: relay them now rather than at the next sweep."""
+        self._wanted.set()
+
+    def broker_reconnected(self) -> None:
+        """The broker is back: end a failure's backoff now, so live events resume at once."""
+        self._broker_back.set()
         self._wanted.set()
 
     def start(self) -> None:
@@ -122,12 +128,21 @@ class OutboxRelay:
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # The broker or the database is away: back off, the events stay unsent.
+            except Exception as error:
+                # The broker or the database is away: back off (cut short when the broker is
+                # back), the events stay unsent. The traceback only for the first failure.
                 failures += 1
                 pause = min(0.05 * 2**failures, 5.0) * random.uniform(0.5, 1.0)  # noqa: S311
-                log.warning("outbox relay step failed; retrying in %.2fs", pause, exc_info=True)
-                await asyncio.sleep(pause)
+                log.warning(
+                    "outbox relay step failed (%s); retrying in %.2fs",
+                    error,
+                    pause,
+                    exc_info=failures == 1,
+                )
+                self._broker_back.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._broker_back.wait()
                 self._wanted.set()
 
     async def relay_pending(self) -> int:

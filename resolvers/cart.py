@@ -105,7 +105,9 @@ async def lock_cart(session: AsyncSession, user_id: uuid.UUID, company_id: uuid.
     await session.execute(
         pg_insert(Cart)
         .values(id=cart_id_for(user_id, company_id), user_id=user_id, company_id=company_id)
-        .on_conflict_do_nothing(index_elements=[Cart.user_id, Cart.company_id])
+        # No conflict target: the id is derived from the owner, so two first edits racing
+        # collide on the primary key as well as on (user_id, company_id).
+        .on_conflict_do_nothing()
     )
     return await session.scalar(
         select(Cart.id)

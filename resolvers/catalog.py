@@ -618,6 +618,7 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
     outcome = await run_write(write)
     if outcome.key is not None:
         ctx.forget_reads()
+        await ctx.catalog_changed()
     return outcome
 
 
@@ -734,6 +735,7 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
     outcome = await run_write(write)
     if outcome.key is not None:
         ctx.forget_reads()
+        await ctx.catalog_changed()
     return outcome
 
 
@@ -791,4 +793,5 @@ async def set_stock(
     outcome = await run_write(write, ("quantity",))
     if outcome.key is not None:
         ctx.forget_reads()
+        await ctx.catalog_changed()
     return outcome

@@ -283,6 +283,7 @@ async def checkout(ctx: Context, request: CheckoutRequest) -> CheckoutResult:
         return CheckoutResult([], refused.problems)
     ctx.events_committed()
     ctx.forget_reads()
+    await ctx.catalog_changed()  # reserved stock lowers availableQuantity
     return CheckoutResult(order_ids, [])
 
 

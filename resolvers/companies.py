@@ -44,4 +44,5 @@ async def update_company(ctx: Context, changes: CompanyChanges) -> Outcome:
         async with ctx.services.sessions() as session, session.begin():
             await session.execute(update(Company).where(Company.id == company_id).values(**values))
         ctx.forget_reads()
+        await ctx.catalog_changed()  # a seller's name and country show on its products
     return Outcome(key=company_id)

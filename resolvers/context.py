@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,13 @@ from dataloaders.shared import EventReads
 from settings import Settings
 
 if TYPE_CHECKING:
+    # Type only: the gateway builds the limiter and reads it; resolvers never touch it.
+    from gateway.rate_limit import RateLimiter
     from realtime.broadcast import EventBroadcast
+
+
+async def _no_catalog_cache() -> None:
+    return None
 
 
 @dataclass
@@ -35,9 +41,15 @@ class Services:
     # Called after a transaction that wrote outbox events commits: wakes the relay, which
     # publishes them (set by the app at start-up; a relay's sweep finds them regardless).
     on_events_committed: Callable[[], None] = lambda: None
+    # Awaited after a commit that changed what the public catalog shows (products, variants,
+    # tiers, stock, prices, exchange rates, sellers): makes every cached catalog answer
+    # unreachable, on every replica (set by the app: gateway/response_cache.py).
+    on_catalog_changed: Callable[[], Awaitable[None]] = _no_catalog_cache
     # Subscriptions: the broker (set by the app at start-up) and reads shared per event.
     broadcast: EventBroadcast | None = None
     event_reads: EventReads = field(default_factory=EventReads)
+    # The query-cost buckets (gateway/rate_limit.py); None when RATE_LIMIT_CAPACITY is 0.
+    rate_limiter: RateLimiter | None = None
 
 
 @dataclass
@@ -54,6 +66,11 @@ class Context:
     def events_committed(self) -> None:
         """After a commit that wrote outbox events: have them published now."""
         self.services.on_events_committed()
+
+    async def catalog_changed(self) -> None:
+        """After a commit that changed catalog data anyone may read (see Services): cached
+        answers to anonymous catalog reads are dropped, so the next read shows the change."""
+        await self.services.on_catalog_changed()
 
     def forget_reads(self) -> None:
         """After a write: the loaders' caches may hold rows from before it, so start afresh

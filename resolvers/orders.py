@@ -192,6 +192,8 @@ async def change_status(
         )
     ctx.events_committed()
     ctx.forget_reads()
+    if releases_stock(target) or consumes_stock(target):
+        await ctx.catalog_changed()
     return Outcome(key=key)
 
 

@@ -245,6 +245,7 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
             )
         )
     ctx.forget_reads()
+    await ctx.catalog_changed()
     return Outcome(key=price_list_id)
 
 
@@ -364,6 +365,7 @@ async def set_price_list_entries(
                 ],
             )
     ctx.forget_reads()
+    await ctx.catalog_changed()
     return Outcome(key=list_key)
 
 
@@ -382,6 +384,7 @@ async def delete_price_list(ctx: Context, price_list_global_id: str) -> Outcome:
     if deleted is None:
         return Outcome(problems=[_own_list_problem("id")])
     ctx.forget_reads()
+    await ctx.catalog_changed()
     return Outcome(key=deleted)
 
 
@@ -444,4 +447,5 @@ async def set_fx_rate(
     async with ctx.services.sessions() as session, session.begin():
         row = (await session.execute(statement)).one()
     ctx.forget_reads()
+    await ctx.catalog_changed()
     return FxRateOutcome(row=row)

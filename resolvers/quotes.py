@@ -714,7 +714,10 @@ async def accept_quote(ctx: Context, quote_global_id: str, address: Address) -> 
             write.wrote_events = True
         return Outcome(key=order_id)
 
-    return await write.run(place_order, ("quoteId",))
+    outcome = await write.run(place_order, ("quoteId",))
+    if outcome.key is not None and write.wrote_events:
+        await ctx.catalog_changed()  # the order reserved stock (a replay wrote nothing)
+    return outcome
 
 
 async def _replay_acceptance(

@@ -125,6 +125,7 @@ async def create_warehouse(ctx: Context, name: str, country: str, is_default: bo
     outcome = await run_write(write)
     if outcome.key is not None:
         ctx.forget_reads()
+        await ctx.catalog_changed()  # warehouses show in a variant's stockLevels
     return outcome
 
 

@@ -119,6 +119,12 @@ def settings(database_url: str) -> Settings:
         login_max_failures=3,
         login_failure_window_seconds=60,
         max_body_bytes=200_000,
+        # Off for the shared app: tests repeat anonymous reads and expect them to run (SQL
+        # counts, cost charges). tests/api/test_response_cache.py builds apps with it on.
+        response_cache_ttl_seconds=0,
+        # Every anonymous test request shares one bucket (127.0.0.1): room for a whole run.
+        # tests/api/test_rate_limit.py builds apps with small buckets to test throttling.
+        rate_limit_capacity=200_000,
     )
 
 

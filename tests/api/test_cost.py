@@ -43,7 +43,7 @@ def cost(body):
 async def test_requested_cost_follows_the_rules(client, query, variables, expected):
     body = await gql(client, query, variables)
     assert cost(body) == expected
-    assert body["extensions"]["cost"]["maximumAvailable"] > 0
+    assert body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] > 0
 
 
 async def test_a_mutation_costs_ten_plus_its_selection(client):

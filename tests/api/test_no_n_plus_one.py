@@ -78,8 +78,13 @@ async def statements_for_nodes(client, counter, seller, count):
     return counter.count
 
 
-async def test_objects_fetched_by_node_are_batched_too(client, statement_counter, catalog_of_50):
+async def test_objects_fetched_by_node_are_batched_too(
+    client, settings, statement_counter, catalog_of_50
+):
     few = await statements_for_nodes(client, statement_counter, catalog_of_50, 3)
-    many = await statements_for_nodes(client, statement_counter, catalog_of_50, 30)
+    # As many aliased node() lookups as one operation may hold (MAX_ROOT_FIELDS).
+    many = await statements_for_nodes(
+        client, statement_counter, catalog_of_50, settings.max_root_fields
+    )
     # node loads, then sellers and variants, then tiers and stock: one batch per level.
     assert few == many
