@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, tuple_, union_all, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 
-from dataloaders.batching import fetch_rows
 from dataloaders.orders import ORDER_COLUMNS
 from db.models import Order, OrderEvent, StockLevel, StockReservation
 from domain.orders import (
@@ -24,92 +22,19 @@ from domain.orders import (
 from domain.problems import Problem
 from realtime.outbox import record_order_status
 from resolvers.context import Context
-from resolvers.errors import BadUserInputError
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
-from resolvers.pagination import PageRequest, encode_cursor, newest_first_position
+from resolvers.two_party_listing import TwoPartyTable
 
-SORT = "NEWEST"
-
-
-@dataclass(frozen=True, slots=True)
-class OrderPage:
-    rows: list[Row[Any]]
-    cursors: list[str]
-    has_next_page: bool
-    has_previous_page: bool
-    company_id: uuid.UUID
-    status: OrderStatus | None
-    role: Side | None
-
-
-def _visible_to(company_id: uuid.UUID, role: Side | None) -> Any:
-    if role == Side.BUYER:
-        return Order.buyer_id == company_id
-    if role == Side.SELLER:
-        return Order.seller_id == company_id
-    return or_(Order.buyer_id == company_id, Order.seller_id == company_id)
-
-
-async def list_orders(
-    ctx: Context, page: PageRequest, status: OrderStatus | None, role: Side | None
-) -> OrderPage:
-    """Newest first; only orders the viewer's company bought or sold (forward pages only)."""
-    company_id = ctx.viewer.company_id
-    assert company_id is not None
-    if not page.forward:
-        raise BadUserInputError("orders pages forwards: use `first` and `after`")
-    after = newest_first_position(page.cursor, "after") if page.cursor is not None else None
-    statement = _newest_first(company_id, role, status, after, page.size + 1)
-    rows = list(await fetch_rows(ctx.engine, statement))
-    has_more = len(rows) > page.size
-    rows = rows[: page.size]
-    return OrderPage(
-        rows=rows,
-        cursors=[encode_cursor(SORT, [row.created_at.isoformat(), str(row.id)]) for row in rows],
-        has_next_page=has_more,
-        has_previous_page=page.cursor is not None,
-        company_id=company_id,
-        status=status,
-        role=role,
-    )
-
-
-def _newest_first(
-    company_id: uuid.UUID,
-    role: Side | None,
-    status: OrderStatus | None,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Any:
-    """Each side reads its own index ((buyer_id|seller_id, status, created_at, id), or without
-    status): with no role, the two sides are read newest first, `limit` each, and merged
-    (UNION ALL: a company is never both parties of one order)."""
-
-    def side(party: Any) -> Any:
-        statement = select(*ORDER_COLUMNS).where(party == company_id)
-        if status is not None:
-            statement = statement.where(Order.status == status)
-        if after is not None:
-            statement = statement.where(tuple_(Order.created_at, Order.id) < tuple_(*after))
-        return statement.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
-
-    if role == Side.BUYER:
-        return side(Order.buyer_id)
-    if role == Side.SELLER:
-        return side(Order.seller_id)
-    both = union_all(side(Order.buyer_id), side(Order.seller_id)).subquery()
-    return select(*both.c).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(limit)
-
-
-async def count_orders(ctx: Context, page: OrderPage) -> int:
-    statement = (
-        select(func.count()).select_from(Order).where(_visible_to(page.company_id, page.role))
-    )
-    if page.status is not None:
-        statement = statement.where(Order.status == page.status)
-    rows = await fetch_rows(ctx.engine, statement)
-    return int(rows[0][0])
+ORDERS = TwoPartyTable(
+    name="orders",
+    columns=ORDER_COLUMNS,
+    buyer_id=Order.buyer_id,
+    seller_id=Order.seller_id,
+    status=Order.status,
+    created_at=Order.created_at,
+    id=Order.id,
+)
 
 
 async def order_by_id(ctx: Context, order_id: uuid.UUID) -> Row[Any] | None:

@@ -19,11 +19,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, tuple_, union_all, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dataloaders.batching import fetch_rows
 from dataloaders.quotes import QUOTE_REQUEST_COLUMNS
 from db.models import Order, Quote, QuoteLine, QuoteRequest, QuoteRequestLine
 from domain.catalog import ProductStatus
@@ -51,7 +50,6 @@ from domain.quotes import (
 from realtime.outbox import record_quote_event
 from resolvers.cart import quantity_rules
 from resolvers.context import Context
-from resolvers.errors import BadUserInputError
 from resolvers.global_ids import key_of
 from resolvers.order_placement import (
     Address,
@@ -62,11 +60,8 @@ from resolvers.order_placement import (
     reserve_stock,
 )
 from resolvers.outcome import Outcome
-from resolvers.pagination import PageRequest, encode_cursor, newest_first_position
 from resolvers.transactions import run_write
-
-SORT = "NEWEST"
-
+from resolvers.two_party_listing import TwoPartyTable
 
 # --- what the mutations are given -------------------------------------------------------------
 
@@ -132,85 +127,15 @@ async def quote_by_id(ctx: Context, key: uuid.UUID) -> Row[Any] | None:
     return quote
 
 
-@dataclass(frozen=True, slots=True)
-class QuoteRequestPage:
-    rows: list[Row[Any]]
-    cursors: list[str]
-    has_next_page: bool
-    has_previous_page: bool
-    company_id: uuid.UUID
-    status: QuoteRequestStatus | None
-    role: Side | None
-
-
-async def list_quote_requests(
-    ctx: Context, page: PageRequest, status: QuoteRequestStatus | None, role: Side | None
-) -> QuoteRequestPage:
-    """Newest first; only requests the viewer's company sent or received (forward pages)."""
-    company_id = ctx.viewer.company_id
-    assert company_id is not None
-    if not page.forward:
-        raise BadUserInputError("quoteRequests pages forwards: use `first` and `after`")
-    after = newest_first_position(page.cursor, "after") if page.cursor is not None else None
-    rows = list(
-        await fetch_rows(ctx.engine, _newest_first(company_id, role, status, after, page.size + 1))
-    )
-    has_more = len(rows) > page.size
-    rows = rows[: page.size]
-    return QuoteRequestPage(
-        rows=rows,
-        cursors=[encode_cursor(SORT, [row.created_at.isoformat(), str(row.id)]) for row in rows],
-        has_next_page=has_more,
-        has_previous_page=page.cursor is not None,
-        company_id=company_id,
-        status=status,
-        role=role,
-    )
-
-
-def _newest_first(
-    company_id: uuid.UUID,
-    role: Side | None,
-    status: QuoteRequestStatus | None,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Any:
-    """Each side reads its own index ((buyer_id|seller_id, [status,] created_at, id)); with no
-    role both are read, `limit` each, and merged (a company is never both parties of one)."""
-
-    def side(party: Any) -> Any:
-        statement = select(*QUOTE_REQUEST_COLUMNS).where(party == company_id)
-        if status is not None:
-            statement = statement.where(QuoteRequest.status == status)
-        if after is not None:
-            statement = statement.where(
-                tuple_(QuoteRequest.created_at, QuoteRequest.id) < tuple_(*after)
-            )
-        return statement.order_by(QuoteRequest.created_at.desc(), QuoteRequest.id.desc()).limit(
-            limit
-        )
-
-    if role == Side.BUYER:
-        return side(QuoteRequest.buyer_id)
-    if role == Side.SELLER:
-        return side(QuoteRequest.seller_id)
-    both = union_all(side(QuoteRequest.buyer_id), side(QuoteRequest.seller_id)).subquery()
-    return select(*both.c).order_by(both.c.created_at.desc(), both.c.id.desc()).limit(limit)
-
-
-async def count_quote_requests(ctx: Context, page: QuoteRequestPage) -> int:
-    company = page.company_id
-    if page.role == Side.BUYER:
-        visible = QuoteRequest.buyer_id == company
-    elif page.role == Side.SELLER:
-        visible = QuoteRequest.seller_id == company
-    else:
-        visible = or_(QuoteRequest.buyer_id == company, QuoteRequest.seller_id == company)
-    statement = select(func.count()).select_from(QuoteRequest).where(visible)
-    if page.status is not None:
-        statement = statement.where(QuoteRequest.status == page.status)
-    rows = await fetch_rows(ctx.engine, statement)
-    return int(rows[0][0])
+QUOTE_REQUESTS = TwoPartyTable(
+    name="quoteRequests",
+    columns=QUOTE_REQUEST_COLUMNS,
+    buyer_id=QuoteRequest.buyer_id,
+    seller_id=QuoteRequest.seller_id,
+    status=QuoteRequest.status,
+    created_at=QuoteRequest.created_at,
+    id=QuoteRequest.id,
+)
 
 
 # --- checking input --------------------------------------------------------------------------

@@ -14,10 +14,14 @@ from strawberry.types.scalar import ScalarDefinition
 from domain.geography import is_country
 from domain.money import Money as MoneyValue
 from domain.money import is_currency
+from domain.orders import Side
 from domain.problems import Problem
+from resolvers import two_party_listing
 
 # Re-exported: the edge (gateway/cost.py) bounds pages by it too.
 from resolvers.pagination import MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from resolvers.pagination import page_request
+from resolvers.two_party_listing import TwoPartyTable
 
 # GraphQLError, not ValueError: a code written in the query text is checked during
 # validation, where any other exception would read as a server fault (a 500).
@@ -167,6 +171,38 @@ def connection_of(
             end_cursor=page.cursors[-1] if page.cursors else None,
         ),
         count=count,
+    )
+
+
+async def _none_counted() -> int:
+    return 0
+
+
+async def two_party_connection(
+    ctx: Any,
+    table: TwoPartyTable,
+    *,
+    first: int | None,
+    after: str | None,
+    status: enum.Enum | None,
+    role: Side | None,
+    node_of: Callable[[Any], NodeType],
+) -> Connection[NodeType]:
+    """A page of what the viewer's company bought or sold (orders, quote requests); empty for
+    a user of no company."""
+    if ctx.viewer.company_id is None:
+        empty = PageInfo(
+            has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+        )
+        return Connection(edges=[], page_info=empty, count=_none_counted)
+    page = page_request(
+        first=first, after=after, last=None, before=None, sort=two_party_listing.SORT
+    )
+    result = await two_party_listing.list_newest_first(ctx, table, page, status, role)
+    return connection_of(
+        result,
+        [node_of(row) for row in result.rows],
+        lambda: two_party_listing.count_listed(ctx, table, result),
     )
 
 

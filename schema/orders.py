@@ -20,7 +20,6 @@ from resolvers import orders as order_resolvers
 from resolvers.context import Context
 from resolvers.global_ids import key_of, to_global_id
 from resolvers.outcome import Outcome
-from resolvers.pagination import page_request
 from schema.catalog import ProductVariant
 from schema.common import (
     Connection,
@@ -29,9 +28,8 @@ from schema.common import (
     Deferred,
     Money,
     Node,
-    PageInfo,
     UserError,
-    connection_of,
+    two_party_connection,
     user_errors,
 )
 from schema.companies import Company, User
@@ -312,19 +310,14 @@ class OrderQuery:
         role: OrderRole | None = None,  # type: ignore[valid-type]
     ) -> Connection[Order]:
         ctx = info.context
-        if ctx.viewer.company_id is None:
-            empty = PageInfo(
-                has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
-            )
-            return Connection(edges=[], page_info=empty, count=_zero)
-        page = page_request(
-            first=first, after=after, last=None, before=None, sort=order_resolvers.SORT
-        )
-        result = await order_resolvers.list_orders(ctx, page, status, role)
-        return connection_of(
-            result,
-            [Order.from_row(row, ctx) for row in result.rows],
-            lambda: order_resolvers.count_orders(ctx, result),
+        return await two_party_connection(
+            ctx,
+            order_resolvers.ORDERS,
+            first=first,
+            after=after,
+            status=status,
+            role=role,
+            node_of=lambda row: Order.from_row(row, ctx),
         )
 
     @strawberry.field(
@@ -334,10 +327,6 @@ class OrderQuery:
     async def order(self, info: Info[Context, None], id: strawberry.ID) -> Order | None:
         key = key_of(id, "Order")
         return await order_node(info, key) if key else None
-
-
-async def _zero() -> int:
-    return 0
 
 
 @strawberry.type

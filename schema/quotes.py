@@ -23,7 +23,6 @@ from resolvers.context import Context
 from resolvers.global_ids import key_of, to_global_id
 from resolvers.order_placement import Address as AddressValue
 from resolvers.outcome import Outcome
-from resolvers.pagination import page_request
 from schema.catalog import ProductVariant
 from schema.common import (
     Connection,
@@ -31,9 +30,8 @@ from schema.common import (
     Deferred,
     Money,
     Node,
-    PageInfo,
     UserError,
-    connection_of,
+    two_party_connection,
     user_errors,
 )
 from schema.companies import Company, User
@@ -407,10 +405,6 @@ def _address(address: AddressInput) -> AddressValue:
     )
 
 
-async def _zero() -> int:
-    return 0
-
-
 @strawberry.type
 class QuoteQuery:
     @strawberry.field(
@@ -428,24 +422,14 @@ class QuoteQuery:
         role: OrderRole | None = None,  # type: ignore[valid-type]
     ) -> Connection[QuoteRequest]:
         ctx = info.context
-        if ctx.viewer.company_id is None:
-            empty = PageInfo(
-                has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
-            )
-            return Connection(edges=[], page_info=empty, count=_zero)
-        page = page_request(
-            first=first, after=after, last=None, before=None, sort=quote_resolvers.SORT
-        )
-        result = await quote_resolvers.list_quote_requests(
+        return await two_party_connection(
             ctx,
-            page,
-            QuoteRequestStatusValue(status) if status else None,
-            Side(role) if role else None,
-        )
-        return connection_of(
-            result,
-            [QuoteRequest.from_row(row, ctx) for row in result.rows],
-            lambda: quote_resolvers.count_quote_requests(ctx, result),
+            quote_resolvers.QUOTE_REQUESTS,
+            first=first,
+            after=after,
+            status=QuoteRequestStatusValue(status) if status else None,
+            role=Side(role) if role else None,
+            node_of=lambda row: QuoteRequest.from_row(row, ctx),
         )
 
     @strawberry.field(
