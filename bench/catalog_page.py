@@ -145,9 +145,13 @@ async def load_with_wrk(url: str, first: int, clients: int, seconds: float) -> d
 
 async def in_process(database_url: str, first: int, rounds: int) -> dict[str, float]:
     # The response cache off: this measures executing the page (bench/response_cache.py
-    # measures the cache).
+    # measures the cache); the rate limit off: the timed rounds would drain the bucket.
     settings = Settings(
-        environment="test", database_url=database_url, redis_url=None, response_cache_ttl_seconds=0
+        environment="test",
+        database_url=database_url,
+        redis_url=None,
+        response_cache_ttl_seconds=0,
+        rate_limit_capacity=0,
     )
     services = build_services(settings)
     captured: list[tuple[str, Any]] = []

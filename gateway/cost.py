@@ -41,6 +41,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from gateway.limits import refuse_before_execution
+from gateway.metrics import count_throttled
 from gateway.rate_limit import RateLimiter, ThrottleStatus, bucket_key, throttled_error
 from schema.common import MAX_PAGE_SIZE
 
@@ -512,6 +513,7 @@ class CostLimit(SchemaExtension):
         self._status = charge.status
         if not charge.allowed:
             assert charge.status is not None
+            count_throttled()
             refuse_before_execution(context, throttled_error(cost, charge.status))
             return
         self._limiter, self._bucket, self._charged = limiter, bucket, cost

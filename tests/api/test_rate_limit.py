@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 
 from auth.tokens import issue_access_token
@@ -194,6 +195,10 @@ async def test_the_actual_cost_never_exceeds_the_requested_one(client, catalog):
     assert (report["requestedQueryCost"], report["actualQueryCost"]) == (1 + 4, 1 + 4)
 
 
+def refusals_counted() -> float:
+    return REGISTRY.get_sample_value("graphql_rate_limit_refusals_total") or 0.0
+
+
 async def test_a_drained_bucket_throttles_until_it_refills(settings):
     # 3 points a second: the refusals below come within a second of the charges (a slower
     # machine only refills a fraction of a point meanwhile), and a second refills the 3 missing.
@@ -204,8 +209,10 @@ async def test_a_drained_bucket_throttles_until_it_refills(settings):
         assert (await cost(client, LOGOUT))["actualQueryCost"] == LOGOUT_COST  # 19 left
         assert available(await cost(client, LOGOUT)) in (8, 9)  # 8 and what refilled
 
+        refusals_before = refusals_counted()
         refused = await post(client, LOGOUT, accept=GRAPHQL_RESPONSE_JSON)
         assert refused.status_code == 429
+        assert refusals_counted() == refusals_before + 1  # /metrics counts it
         assert refused.headers["content-type"].startswith(GRAPHQL_RESPONSE_JSON)
         # (11 - 8) / 3 a second, rounded up
         assert refused.headers["retry-after"] == "1"
