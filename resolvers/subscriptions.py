@@ -60,7 +60,8 @@ async def parse_since(ctx: Context, since: str | None) -> int | None:
     only be reached by other companies' events."""
     if since is None:
         return None
-    if not since.isdigit() or len(since) > 18:
+    # ASCII only: str.isdigit() also accepts "²", which int() refuses.
+    if not (since.isascii() and since.isdigit()) or len(since) > 18:
         raise BadUserInputError("`since` must be an eventId received earlier", argument="since")
     value = int(since)
     if value > await latest_seq(ctx.engine):

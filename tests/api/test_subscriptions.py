@@ -213,6 +213,7 @@ async def test_another_companys_order_reads_as_not_found(app, client, services):
         ({"orderId": "not-an-id"}, "orderId"),
         ({"since": "abc"}, "since"),
         ({"since": "-1"}, "since"),
+        ({"since": "²"}, "since"),
         ({"since": "99999999999999"}, "since"),
     ],
 )
