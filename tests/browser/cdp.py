@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -212,7 +213,9 @@ async def _devtools_url(profile: Path, process: asyncio.subprocess.Process) -> s
 @contextlib.asynccontextmanager
 async def launch(binary: str, start_within: float = 10) -> AsyncIterator[Browser]:
     """A headless Chromium with a throwaway profile, ended when the block ends."""
-    with tempfile.TemporaryDirectory(prefix="cdp-profile-") as scratch:
+    # Chromium's helper processes may still be writing the profile as the browser exits: a
+    # leftover file must not fail the test (the whole process group is ended below).
+    with tempfile.TemporaryDirectory(prefix="cdp-profile-", ignore_cleanup_errors=True) as scratch:
         profile = Path(scratch)
         process = await asyncio.create_subprocess_exec(
             binary,
@@ -232,6 +235,7 @@ async def launch(binary: str, start_within: float = 10) -> AsyncIterator[Browser
             "about:blank",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             async with asyncio.timeout(start_within):
@@ -258,3 +262,6 @@ async def launch(binary: str, start_within: float = 10) -> AsyncIterator[Browser
             except TimeoutError:
                 process.kill()
                 await process.wait()
+            # Its helpers (zygote, GPU, crashpad) too, before the profile is removed.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
