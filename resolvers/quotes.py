@@ -291,6 +291,16 @@ async def _lock_request(session: AsyncSession, request_id: uuid.UUID) -> Any:
     ).one()
 
 
+async def _quote_state(session: AsyncSession, quote_id: uuid.UUID) -> Any:
+    """The quote's status, proposer and validity as committed now (read under the request's
+    lock, so the state checks see what the previous writer left)."""
+    return (
+        await session.execute(
+            select(Quote.status, Quote.proposed_by, Quote.valid_until).where(Quote.id == quote_id)
+        )
+    ).one()
+
+
 async def _pending_quote(session: AsyncSession, request_id: uuid.UUID) -> Any:
     return (
         await session.execute(
@@ -596,13 +606,7 @@ async def accept_quote(ctx: Context, quote_global_id: str, address: Address) -> 
     async def place_order() -> Outcome:
         async with ctx.services.sessions() as session, session.begin():
             locked = await _lock_request(session, request.id)
-            current = (
-                await session.execute(
-                    select(Quote.status, Quote.proposed_by, Quote.valid_until).where(
-                        Quote.id == quote.id
-                    )
-                )
-            ).one()
+            current = await _quote_state(session, quote.id)
             if current.status == QuoteStatus.ACCEPTED and side == Side.BUYER:
                 return await _replay_acceptance(session, locked.order_id, shipping_address)
             refusal = _quote_refusal(current, locked, QuoteAction.ACCEPT, side)
@@ -677,13 +681,7 @@ async def decline_quote(ctx: Context, quote_global_id: str, reason: str | None) 
     async def decline() -> Outcome:
         async with ctx.services.sessions() as session, session.begin():
             locked = await _lock_request(session, request.id)
-            current = (
-                await session.execute(
-                    select(Quote.status, Quote.proposed_by, Quote.valid_until).where(
-                        Quote.id == quote.id
-                    )
-                )
-            ).one()
+            current = await _quote_state(session, quote.id)
             refusal = _quote_refusal(current, locked, QuoteAction.DECLINE, side)
             if refusal is not None:
                 return Outcome(problems=[refusal])
