@@ -76,20 +76,43 @@ def _company(ctx: Context) -> uuid.UUID:
     return company
 
 
+async def _scope(
+    ctx: Context,
+    global_id: str | None,
+    type_name: str,
+    argument: str,
+    noun: str,
+    stream: str,
+    channel_of: Callable[[uuid.UUID], str],
+    visible: Callable[[Context, uuid.UUID], Awaitable[Any]],
+) -> Scope:
+    """One object's channel when an id is given (it must be the viewer's company's: anything
+    else reads as NOT_FOUND), else the viewer's company's whole stream."""
+    company = _company(ctx)
+    if global_id is None:
+        return Scope(stream, company_id=company)
+    key = key_of(global_id, type_name)
+    if key is None:
+        raise BadUserInputError(f"`{argument}` is not a {type_name} ID", argument=argument)
+    if await visible(ctx, key) is None:
+        raise not_found(noun)
+    return Scope(stream, channel=channel_of(key))
+
+
 async def order_status_changes(
     ctx: Context, order_global_id: str | None, since: str | None
 ) -> AsyncIterator[OrderStatusChange | GraphQLError]:
     """Checks the arguments now (errors reach the client before any event), then streams."""
-    company = _company(ctx)
-    if order_global_id is not None:
-        key = key_of(order_global_id, "Order")
-        if key is None:
-            raise BadUserInputError("`orderId` is not an Order ID", argument="orderId")
-        if await order_resolvers.order_by_id(ctx, key) is None:
-            raise not_found("order")
-        scope = Scope(ORDERS, channel=order_channel(key))
-    else:
-        scope = Scope(ORDERS, company_id=company)
+    scope = await _scope(
+        ctx,
+        order_global_id,
+        "Order",
+        "orderId",
+        "order",
+        ORDERS,
+        order_channel,
+        order_resolvers.order_by_id,
+    )
     after = await parse_since(ctx, since)
 
     async def order_of(event: StreamEvent) -> OrderStatusChange:
@@ -106,16 +129,16 @@ async def quote_changes(
     ctx: Context, request_global_id: str | None, since: str | None
 ) -> AsyncIterator[QuoteChange | GraphQLError]:
     """Checks the arguments now (errors reach the client before any event), then streams."""
-    company = _company(ctx)
-    if request_global_id is not None:
-        key = key_of(request_global_id, "QuoteRequest")
-        if key is None:
-            raise BadUserInputError("`requestId` is not a QuoteRequest ID", argument="requestId")
-        if await quote_resolvers.quote_request_by_id(ctx, key) is None:
-            raise not_found("quote request")
-        scope = Scope(QUOTES, channel=quote_request_channel(key))
-    else:
-        scope = Scope(QUOTES, company_id=company)
+    scope = await _scope(
+        ctx,
+        request_global_id,
+        "QuoteRequest",
+        "requestId",
+        "quote request",
+        QUOTES,
+        quote_request_channel,
+        quote_resolvers.quote_request_by_id,
+    )
     after = await parse_since(ctx, since)
 
     async def read(event: StreamEvent) -> tuple[Any, Any]:
