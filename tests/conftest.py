@@ -124,6 +124,8 @@ def settings(database_url: str) -> Settings:
         # Longer than any test takes between two attempts, however busy the machine.
         login_first_delay_seconds=300,
         login_max_delay_seconds=900,
+        # The shortest memory of known addresses, so a run's keys do not linger for a month.
+        login_known_address_days=1,
         # argon2id at a test-sized cost (production refuses this): hashing must not make the
         # suite depend on the machine's speed (20 concurrent registrations took > 10 s).
         password_hash_time_cost=1,
