@@ -28,8 +28,8 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.extensions.max_aliases import create_validator as create_alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator
 
-from auth.login_throttle import InProcessLoginThrottle, LoginThrottle, RedisLoginThrottle
-from auth.passwords import hash_password
+from auth.login_throttle import sign_in_throttle
+from auth.passwords import hash_password, use_password_hash_cost
 from auth.tokens import TokenConfig
 from db.engine import create_engine, session_factory
 from db.seed import SeedSummary
@@ -121,39 +121,19 @@ def build_services(settings: Settings, *, null_pool: bool = False) -> Services:
         if settings.redis_url
         else None
     )
-    throttle: LoginThrottle
-    if redis is not None:
-        throttle = RedisLoginThrottle(
-            redis,
-            settings.redis_key_prefix,
-            settings.login_max_failures,
-            settings.login_failure_window_seconds,
-        )
-    else:
-        throttle = InProcessLoginThrottle(
-            settings.login_max_failures, settings.login_failure_window_seconds
-        )
+    use_password_hash_cost(settings.password_hash_time_cost, settings.password_hash_memory_kib)
     rate_limiter: RateLimiter | None = None
     capacity, restore_rate = settings.rate_limit_capacity, settings.rate_limit_restore_rate
     if capacity > 0 and redis is not None:
         rate_limiter = RedisRateLimiter(redis, settings.redis_key_prefix, capacity, restore_rate)
     elif capacity > 0:
         rate_limiter = InProcessRateLimiter(capacity, restore_rate)
-    tokens = TokenConfig.build(
-        algorithm=settings.jwt_algorithm,
-        secret=settings.jwt_secret,
-        private_key_file=settings.jwt_private_key_file,
-        public_key_file=settings.jwt_public_key_file,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        access_ttl_seconds=settings.access_token_ttl_seconds,
-    )
     return Services(
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
-        tokens=tokens,
-        login_throttle=throttle,
+        tokens=TokenConfig.from_settings(settings),
+        login_throttle=sign_in_throttle(redis, settings),
         redis=redis,
         rate_limiter=rate_limiter,
     )

@@ -11,11 +11,14 @@ from typing import Literal
 
 import jwt
 from jwt.algorithms import get_default_algorithms
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as UnparsableSettingError
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105
+# argon2id's cost floor in production: RFC 9106's low-memory profile (argon2-cffi's default).
+PRODUCTION_HASH_TIME_COST = 3
+PRODUCTION_HASH_MEMORY_KIB = 65_536
 
 
 class SettingsError(Exception):
@@ -43,10 +46,25 @@ class Settings(BaseSettings):
     # How long a sign-in lasts: rotating the refresh token does not extend it.
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
 
-    # Sign-in attempts per email inside the window before login answers THROTTLED (each attempt
-    # counts; a successful one clears the count).
+    # Sign-in protection (auth/login_throttle.py; the README's "Sign-in protection"). Attempts
+    # are counted per email from one client address (LOGIN_MAX_FAILURES free), per client
+    # address over all emails (spraying) and per email from addresses it never signed in from
+    # (distributed guessing). Past the free ones each attempt waits a delay that doubles from
+    # the first to the longest (THROTTLED with retryAfterSeconds); never a hard lockout. Counts
+    # are forgotten after the window passes without an attempt. An address the email signed in
+    # from within the last LOGIN_KNOWN_ADDRESS_DAYS is not slowed by attempts from elsewhere.
     login_max_failures: int = Field(default=5, ge=1)
+    login_max_attempts_per_address: int = Field(default=100, ge=1)
+    login_max_attempts_per_email: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_first_delay_seconds: int = Field(default=10, ge=1)
+    login_max_delay_seconds: int = Field(default=300, ge=1)
+    login_known_address_days: int = Field(default=30, ge=1, le=365)
+    # argon2id cost (auth/passwords.py). The defaults are RFC 9106's low-memory profile
+    # (t=3, 64 MiB), which production refuses to go under; the test suite uses less so that
+    # its speed does not depend on the machine's.
+    password_hash_time_cost: int = Field(default=PRODUCTION_HASH_TIME_COST, ge=1)
+    password_hash_memory_kib: int = Field(default=PRODUCTION_HASH_MEMORY_KIB, ge=1024)
     # Registrations per client IP inside the window before register answers THROTTLED. The
     # default suits development and tests (a test run registers hundreds of accounts from one
     # address); a public deployment should lower it (e.g. 20), keeping in mind that an office
@@ -108,6 +126,24 @@ class Settings(BaseSettings):
     # `Authorization: Bearer <this>`. Unset: other clients get 404.
     metrics_token: str | None = Field(default=None, min_length=16)
 
+    # The key files of an asymmetric JWT_ALGORITHM as read (once) by the start-up check:
+    # (private file, public file, private PEM, public PEM). See `jwt_key_pems`.
+    _jwt_keys: tuple[Path, Path, str, str] | None = PrivateAttr(default=None)
+
+    @property
+    def jwt_key_pems(self) -> tuple[str, str] | None:
+        """The (private, public) PEM texts for an asymmetric JWT_ALGORITHM, read when the
+        settings were checked (one reading serves the check and the tokens); None for HS*."""
+        symmetric = self.jwt_algorithm in ("HS256", "HS384", "HS512")
+        if symmetric or self.jwt_private_key_file is None or self.jwt_public_key_file is None:
+            return None
+        files = (self.jwt_private_key_file, self.jwt_public_key_file)
+        if self._jwt_keys is None or self._jwt_keys[:2] != files:
+            # A model_copy() naming other files skips validation: check those before use.
+            self._check_key_files()
+        assert self._jwt_keys is not None
+        return self._jwt_keys[2], self._jwt_keys[3]
+
     @property
     def graphiql_enabled(self) -> bool:
         """ALLOW_GRAPHIQL when set, else on in development and test, off in production."""
@@ -160,6 +196,17 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses the default JWT_SECRET: set your own")
             if self.database_url is None:
                 raise ValueError("production needs DATABASE_URL (no embedded PostgreSQL)")
+            if (
+                self.password_hash_time_cost < PRODUCTION_HASH_TIME_COST
+                or self.password_hash_memory_kib < PRODUCTION_HASH_MEMORY_KIB
+            ):
+                raise ValueError(
+                    "production refuses an argon2 cost under PASSWORD_HASH_TIME_COST="
+                    f"{PRODUCTION_HASH_TIME_COST} and PASSWORD_HASH_MEMORY_KIB="
+                    f"{PRODUCTION_HASH_MEMORY_KIB}"
+                )
+        if self.login_first_delay_seconds > self.login_max_delay_seconds:
+            raise ValueError("LOGIN_FIRST_DELAY_SECONDS must not exceed LOGIN_MAX_DELAY_SECONDS")
         if self.trusted_documents_only and self.trusted_documents_file is None:
             raise ValueError("TRUSTED_DOCUMENTS_ONLY needs TRUSTED_DOCUMENTS_FILE")
         if self.trusted_documents_file is not None:
@@ -191,6 +238,7 @@ class Settings(BaseSettings):
                 f"JWT_PUBLIC_KEY_FILE: {public_file} is not the public key of "
                 f"JWT_PRIVATE_KEY_FILE for JWT_ALGORITHM={self.jwt_algorithm}"
             )
+        self._jwt_keys = (private_file, public_file, private_pem, public_pem)
 
 
 def _read_key_file(variable: str, path: Path) -> str:

@@ -7,12 +7,12 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
 
 from auth.viewer import Viewer
 from domain.identity import CompanyRole, MemberRole
+from settings import Settings
 
 SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 
@@ -36,8 +36,8 @@ class TokenConfig:
         *,
         algorithm: str,
         secret: str,
-        private_key_file: Path | None,
-        public_key_file: Path | None,
+        private_key_pem: str | None,
+        public_key_pem: str | None,
         issuer: str,
         audience: str,
         access_ttl_seconds: int,
@@ -45,11 +45,24 @@ class TokenConfig:
         if algorithm in SYMMETRIC_ALGORITHMS:
             signing = verifying = secret
         else:
-            if private_key_file is None or public_key_file is None:
-                raise ValueError(f"{algorithm} needs a private and a public key file")
-            signing = private_key_file.read_text()
-            verifying = public_key_file.read_text()
+            if private_key_pem is None or public_key_pem is None:
+                raise ValueError(f"{algorithm} needs a private and a public key")
+            signing, verifying = private_key_pem, public_key_pem
         return cls(algorithm, signing, verifying, issuer, audience, access_ttl_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenConfig:
+        # The key files were read (and checked to be one pair) when the settings were loaded.
+        private_pem, public_pem = settings.jwt_key_pems or (None, None)
+        return cls.build(
+            algorithm=settings.jwt_algorithm,
+            secret=settings.jwt_secret,
+            private_key_pem=private_pem,
+            public_key_pem=public_pem,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_seconds=settings.access_token_ttl_seconds,
+        )
 
 
 def issue_access_token(config: TokenConfig, viewer: Viewer, *, now: float | None = None) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from auth.login_throttle import LoginThrottle
+from auth.login_throttle import SignInThrottle
 from auth.tokens import TokenConfig
 from auth.viewer import Viewer
 from dataloaders import Loaders
@@ -34,7 +34,7 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenConfig
-    login_throttle: LoginThrottle
+    login_throttle: SignInThrottle
     redis: Redis | None
     # Whether PostgreSQL has pg_trgm here (fuzzy name match); probed at start-up.
     has_trigram_search: bool = False

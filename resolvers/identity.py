@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.login_throttle import LoginThrottle, registration_throttle
+from auth.login_throttle import WindowThrottle, registration_throttle
 from auth.passwords import hash_password, password_problem, verify_password
 from auth.refresh_tokens import (
     RefreshTokenRejectedError,
@@ -133,7 +133,7 @@ async def _start_session(ctx: Context, session: AsyncSession, user_id: uuid.UUID
     )
 
 
-def registration_throttle_of(services: Services) -> LoginThrottle:
+def registration_throttle_of(services: Services) -> WindowThrottle:
     settings = services.settings
     return registration_throttle(
         services.redis,
@@ -207,17 +207,17 @@ async def register(ctx: Context, data: Registration) -> Session:
 
 
 async def login(ctx: Context, email: str, password: str) -> Session:
-    email = normalize_email(email)
+    email, address = normalize_email(email), _client_address(ctx)
     throttle = ctx.services.login_throttle
     # Every attempt is counted, atomically, before any password work: parallel guesses cannot
     # all slip in between a check and the recording of their failures.
-    wait = await throttle.attempt(email)
+    wait = await throttle.attempt(email, address)
     if wait is not None:
         return Session(
             problems=[
                 Problem(
                     ("email",),
-                    f"too many sign-in attempts for this email; try again in {wait} s",
+                    f"too many sign-in attempts; try again in {wait} s",
                     "THROTTLED",
                 )
             ]
@@ -232,7 +232,7 @@ async def login(ctx: Context, email: str, password: str) -> Session:
         ).first()
     if not await verify_password(row.password_hash if row else None, password) or row is None:
         return Session(problems=[WRONG_CREDENTIALS])
-    await throttle.succeeded(email)
+    await throttle.succeeded(email, address)
     async with ctx.services.sessions() as session, session.begin():
         return await _start_session(ctx, session, row.id)
 

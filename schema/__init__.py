@@ -299,8 +299,10 @@ class CoreMutation:
         return await _auth_payload(info, await identity_resolvers.register(info.context, data))
 
     @strawberry.mutation(
-        description="Sign in. Too many attempts for one email within the window are refused "
-        "(THROTTLED) before any password check; a successful sign-in clears the count."
+        description="Sign in. Attempts are counted before any password check, per email and "
+        "client address: past a few failures each attempt must wait a growing delay (a THROTTLED "
+        "userError saying how long), never a lockout, and an address the account signed in "
+        "from before is not slowed by attempts from elsewhere."
     )
     async def login(self, info: Info[Context, None], email: str, password: str) -> AuthPayload:
         return await _auth_payload(

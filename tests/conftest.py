@@ -118,6 +118,20 @@ def settings(database_url: str) -> Settings:
         redis_key_prefix=f"test:{RUN_ID}:",
         login_max_failures=3,
         login_failure_window_seconds=60,
+        # Every test signs in from 127.0.0.1, many of them wrongly on purpose: room for a run.
+        # tests/auth/test_sign_in_protection.py builds throttles with small limits.
+        login_max_attempts_per_address=100_000,
+        # Longer than any test takes between two attempts, however busy the machine.
+        login_first_delay_seconds=300,
+        login_max_delay_seconds=900,
+        # The shortest memory of known addresses, so a run's keys do not linger for a month.
+        login_known_address_days=1,
+        # argon2id at a test-sized cost (production refuses this): hashing must not make the
+        # suite depend on the machine's speed (20 concurrent registrations took > 10 s).
+        password_hash_time_cost=1,
+        password_hash_memory_kib=1024,
+        # Generous for a loaded machine; tests of the limit itself set their own.
+        max_execution_seconds=120,
         max_body_bytes=200_000,
         # Off for the shared app: tests repeat anonymous reads and expect them to run (SQL
         # counts, cost charges). tests/api/test_response_cache.py builds apps with it on.

@@ -144,6 +144,29 @@ def test_production_refuses_the_default_secret(monkeypatch):
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"), [("PASSWORD_HASH_TIME_COST", "2"), ("PASSWORD_HASH_MEMORY_KIB", "32768")]
+)
+def test_production_refuses_an_argon2_cost_under_the_floor(monkeypatch, variable, value):
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/d")
+    monkeypatch.setenv("JWT_SECRET", "a-production-secret-" + "p" * 32)
+    assert load_settings().password_hash_time_cost == 3  # the defaults are the floor
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match="argon2 cost"):
+        load_settings()
+    # Elsewhere (the test suite) a smaller cost is allowed.
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    assert load_settings().password_hash_memory_kib > 0
+
+
+def test_the_first_sign_in_delay_is_not_longer_than_the_longest(monkeypatch):
+    monkeypatch.setenv("LOGIN_FIRST_DELAY_SECONDS", "600")
+    monkeypatch.setenv("LOGIN_MAX_DELAY_SECONDS", "300")
+    with pytest.raises(SettingsError, match="LOGIN_FIRST_DELAY_SECONDS"):
+        load_settings()
+
+
 def test_the_command_line_stops_with_one_line_and_no_traceback():
     environment = {**os.environ, "DATABASE_URL": "mysql://root@localhost/db"}
     result = subprocess.run(

@@ -27,6 +27,7 @@ from auth.tokens import (
 )
 from auth.viewer import Viewer
 from domain.identity import CompanyRole, MemberRole
+from settings import Settings
 
 SECRET = "unit-test-secret-" + "s" * 32
 
@@ -35,8 +36,8 @@ def hs256(**changes: Any) -> TokenConfig:
     options: dict[str, Any] = {
         "algorithm": "HS256",
         "secret": SECRET,
-        "private_key_file": None,
-        "public_key_file": None,
+        "private_key_pem": None,
+        "public_key_pem": None,
         "issuer": "test-issuer",
         "audience": "test-audience",
         "access_ttl_seconds": 900,
@@ -200,8 +201,8 @@ def rs256(key_dir: Path, private: str = "main", public: str = "main") -> TokenCo
     return hs256(
         algorithm="RS256",
         secret="unused",
-        private_key_file=key_dir / f"{private}.pem",
-        public_key_file=key_dir / f"{public}.pub.pem",
+        private_key_pem=(key_dir / f"{private}.pem").read_text(),
+        public_key_pem=(key_dir / f"{public}.pub.pem").read_text(),
     )
 
 
@@ -243,9 +244,48 @@ def test_rs256_refuses_an_hs256_token_with_the_shared_secret(key_dir):
         decode_access_token(rs256(key_dir), token)
 
 
-def test_asymmetric_algorithm_needs_both_key_files(key_dir):
-    with pytest.raises(ValueError, match="key file"):
-        hs256(algorithm="RS256", private_key_file=key_dir / "main.pem", public_key_file=None)
+def test_asymmetric_algorithm_needs_both_keys(key_dir):
+    with pytest.raises(ValueError, match="a private and a public key"):
+        hs256(
+            algorithm="RS256",
+            private_key_pem=(key_dir / "main.pem").read_text(),
+            public_key_pem=None,
+        )
+
+
+def test_the_key_files_are_read_once_when_the_settings_are_checked(key_dir, tmp_path):
+    private_file, public_file = tmp_path / "k.pem", tmp_path / "k.pub.pem"
+    private_file.write_text((key_dir / "main.pem").read_text())
+    public_file.write_text((key_dir / "main.pub.pem").read_text())
+    settings = Settings(
+        jwt_algorithm="RS256", jwt_private_key_file=private_file, jwt_public_key_file=public_file
+    )
+    private_file.unlink()
+    public_file.unlink()
+    # The tokens sign and verify with what the start-up check read: no second reading.
+    config = TokenConfig.from_settings(settings)
+    viewer = full_viewer()
+    assert decoded_as(config, issue_access_token(config, viewer), viewer)
+    assert config.verifying_key == (key_dir / "main.pub.pem").read_text()
+
+
+def test_a_settings_copy_naming_other_key_files_checks_them(key_dir):
+    settings = Settings(
+        jwt_algorithm="RS256",
+        jwt_private_key_file=key_dir / "main.pem",
+        jwt_public_key_file=key_dir / "main.pub.pem",
+    )
+    # model_copy() skips validation: the keys are read and checked on use instead.
+    mismatched = settings.model_copy(update={"jwt_public_key_file": key_dir / "other.pub.pem"})
+    with pytest.raises(ValueError, match="is not the public key"):
+        TokenConfig.from_settings(mismatched)
+    other = settings.model_copy(
+        update={
+            "jwt_private_key_file": key_dir / "other.pem",
+            "jwt_public_key_file": key_dir / "other.pub.pem",
+        }
+    )
+    assert TokenConfig.from_settings(other).verifying_key == (key_dir / "other.pub.pem").read_text()
 
 
 # --- refresh tokens ---------------------------------------------------------------------------
