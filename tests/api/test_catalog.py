@@ -1246,7 +1246,7 @@ async def test_out_of_range_price_bounds_are_refused(client, seller, bound, curr
 async def test_price_bounds_at_the_limits_are_accepted(client, cats, seller):
     product = await create_product(client, seller.token, cats["root"])
     mine = {"sellerId": seller.company_id}
-    for currency, low, high in (("EUR", "0", "1000000000"), ("EUR", "10.00", "1E+9")):
+    for currency, low, high in (("EUR", "0", "1000000000"), ("EUR", "10.00", "1000000000.00")):
         filters = {**mine, "minPrice": low, "maxPrice": high}
         assert await listed_ids(client, filter=filters, currency=currency) == [product["id"]]
 
