@@ -35,6 +35,13 @@ def currency_exponent(code: str) -> int:
     return int(exponent)
 
 
+def supported_currencies() -> list[str]:
+    """Every ISO 4217 code we trade in (those with a minor unit), in alphabetical order."""
+    return sorted(
+        str(currency.code) for currency in iso4217.Currency if currency.exponent is not None
+    )
+
+
 def is_currency(code: str) -> bool:
     try:
         currency_exponent(code)

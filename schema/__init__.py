@@ -194,14 +194,12 @@ class CoreQuery:
         last: int | None = None,
         before: str | None = None,
         filter: ProductFilter | None = None,
-        sort_by: ProductSort | None = None,
+        sort_by: ProductSort | None = None,  # type: ignore[valid-type]
         currency: CurrencyCode | None = None,
     ) -> Connection[Product]:
         query = _product_query(filter)
-        order = (
-            ProductOrder(sort_by.value)
-            if sort_by
-            else (ProductOrder.RELEVANCE if query.text else ProductOrder.NEWEST)
+        order: ProductOrder = sort_by or (
+            ProductOrder.RELEVANCE if query.text else ProductOrder.NEWEST
         )
         page = page_request(
             first=first,

@@ -8,7 +8,6 @@ mutation payloads). Either way no relation costs a statement per object.
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +28,7 @@ from resolvers.catalog import ProductGraph, price_in
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import to_global_id
+from resolvers.product_listing import ProductOrder
 from schema.common import CurrencyCode, Deferred, Money, Node, UserError
 from schema.companies import Company
 from schema.inventory import StockLevel
@@ -40,13 +40,9 @@ ProductStatus = strawberry.enum(
 )
 
 
-@strawberry.enum(description="How `products` is ordered.")
-class ProductSort(enum.Enum):
-    RELEVANCE = "RELEVANCE"
-    NEWEST = "NEWEST"
-    PRICE_ASC = "PRICE_ASC"
-    PRICE_DESC = "PRICE_DESC"
-    NAME = "NAME"
+ProductSort = strawberry.enum(
+    ProductOrder, name="ProductSort", description="How `products` is ordered."
+)
 
 
 @strawberry.type(description="A node of the category tree.")

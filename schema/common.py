@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Generic, NewType, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from graphql.language import FloatValueNode, IntValueNode, StringValueNode, ValueNode, print_ast
 from strawberry.types.scalar import ScalarDefinition
 
-from domain.geography import is_country
+from domain.geography import country_codes
 from domain.money import Money as MoneyValue
-from domain.money import is_currency
+from domain.money import supported_currencies
 from domain.orders import Side
 from domain.problems import Problem
 from resolvers import two_party_listing
@@ -23,39 +25,90 @@ from resolvers.pagination import MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from resolvers.pagination import page_request
 from resolvers.two_party_listing import TwoPartyTable
 
-# GraphQLError, not ValueError: a code written in the query text is checked during
+
+def _code_enum(name: str, codes: list[str], description: str) -> type[enum.StrEnum]:
+    """A GraphQL enum whose values are the codes themselves. On the Python side a member is a
+    str (`CurrencyCode("EUR") == "EUR"`), so resolvers and domain code keep handling codes as
+    strings."""
+    members = enum.StrEnum(name, [(code, code) for code in codes])  # type: ignore[misc]
+    return strawberry.enum(members, description=description)
+
+
+if TYPE_CHECKING:
+    # What a field or argument of these types holds on the Python side: a code string (an
+    # argument's value is a StrEnum member, which is one). Output fields are given plain
+    # strings: Strawberry serializes a member of a large enum by scanning every value
+    # (~20 µs a field), a plain string by one lookup.
+    CurrencyCode = str
+    CountryCode = str
+else:
+    CurrencyCode = _code_enum(
+        "CurrencyCode",
+        supported_currencies(),
+        "An ISO 4217 currency code (every currency with a minor unit: EUR, USD, JPY, KWD...). "
+        'In JSON variables it is a string, "EUR"; in the query text an enum value, EUR.',
+    )
+    CountryCode = _code_enum(
+        "CountryCode",
+        country_codes(),
+        "An ISO 3166-1 alpha-2 country code such as DE or US. In JSON variables it is a "
+        'string, "DE"; in the query text an enum value, DE.',
+    )
+
+# A plain decimal: an optional sign, ASCII digits, and a decimal point only between digits
+# ([0-9], not \d: Python's \d also matches "١٢٣", which Decimal() would take).
+_DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+# A sign, 38 digits (numeric(38, s), the widest column) and the point.
+MAX_DECIMAL_LENGTH = 40
+
+
+# GraphQLError, not ValueError: a value written in the query text is checked during
 # validation, where any other exception would read as a server fault (a 500).
 
 
-def _parse_currency(value: object) -> str:
-    if not isinstance(value, str) or not is_currency(value):
-        raise GraphQLError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD, JPY)")
-    return value
+def _parse_decimal(value: object) -> Decimal:
+    text = _decimal_text(value)
+    if text is None or len(text) > MAX_DECIMAL_LENGTH or not _DECIMAL_TEXT.fullmatch(text):
+        shown = "this value" if text is None else repr(text[:40] + ("..." if text[40:] else ""))
+        raise GraphQLError(
+            f"{shown} is not a decimal: write an optional sign, ASCII digits and at most one "
+            f'decimal point between digits, at most {MAX_DECIMAL_LENGTH} characters ("1234.50")'
+        )
+    return Decimal(text)
 
 
-def _parse_country(value: object) -> str:
-    if not isinstance(value, str) or not is_country(value):
-        raise GraphQLError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)")
-    return value
+def _decimal_text(value: object) -> str | None:
+    """The text of a decimal input: a string as is, a JSON number by its shortest text (12.5 is
+    "12.5"); None for anything else (a boolean is not a number)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # Longer than any decimal we take (and str() of a huge int raises).
+        return str(value) if abs(value) < 10**MAX_DECIMAL_LENGTH else None
+    if isinstance(value, float):
+        return repr(value)
+    return None
 
 
-CurrencyCode = NewType("CurrencyCode", str)
-CountryCode = NewType("CountryCode", str)
+def _parse_decimal_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Decimal:
+    # The literal's own text: 1e5 is refused like "1e5", not read as the float 100000.0.
+    if isinstance(node, StringValueNode | IntValueNode | FloatValueNode):
+        return _parse_decimal(node.value)
+    return _parse_decimal(print_ast(node))
+
 
 # Bound to the schema through StrawberryConfig(scalar_map=...).
 SCALAR_MAP: dict[object, ScalarDefinition] = {
-    CurrencyCode: strawberry.scalar(
-        name="CurrencyCode",
-        description="An ISO 4217 currency code such as EUR, USD or JPY; unknown codes are refused.",
+    Decimal: strawberry.scalar(
+        name="Decimal",
+        description='An exact decimal number as a string, e.g. "1234.50" or "-0.5": an optional '
+        "sign, ASCII digits and at most one decimal point with digits on both sides "
+        f'("1." and ".5" are refused), at most {MAX_DECIMAL_LENGTH} characters; no exponent, '
+        "spaces or digit separators. An input may also be a JSON number, taken by its "
+        "shortest text; prefer strings, as a float may not hold the intended value.",
         serialize=str,
-        parse_value=_parse_currency,
-    ),
-    CountryCode: strawberry.scalar(
-        name="CountryCode",
-        description="An ISO 3166-1 alpha-2 country code such as DE or US; unknown codes are "
-        "refused.",
-        serialize=str,
-        parse_value=_parse_country,
+        parse_value=_parse_decimal,
+        parse_literal=_parse_decimal_literal,
     ),
 }
 
@@ -91,7 +144,9 @@ class Money:
 
     @classmethod
     def of(cls, value: MoneyValue) -> Money:
-        return cls(amount=value.amount, currency=CurrencyCode(value.currency))
+        # str(): a currency taken from an argument is an enum member; the output is given the
+        # plain string (see CurrencyCode).
+        return cls(amount=value.amount, currency=str(value.currency))
 
 
 @strawberry.interface(description="An object with a globally unique ID (Relay).")

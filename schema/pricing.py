@@ -69,7 +69,7 @@ class PriceList(Node):
         return cls(
             id=strawberry.ID(to_global_id("PriceList", row.id)),
             name=row.name,
-            currency=CurrencyCode(row.currency),
+            currency=row.currency,
             valid_from=row.valid_from,
             valid_to=row.valid_to,
             created_at=row.created_at,
@@ -303,8 +303,8 @@ class PricingMutation:
         row = outcome.row
         return FxRatePayload(
             fx_rate=FxRate(
-                base=CurrencyCode(row.base),
-                quote=CurrencyCode(row.quote),
+                base=row.base,
+                quote=row.quote,
                 rate=row.rate,
                 effective_at=row.effective_at,
             )

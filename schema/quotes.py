@@ -172,7 +172,7 @@ class Quote(Node):
             version=row.version,
             proposed_by=Side(row.proposed_by),
             valid_until=row.valid_until,
-            currency=CurrencyCode(currency),
+            currency=currency,
             total=Money.of(MoneyValue(row.total_minor, currency)),
             note=row.note,
             created_at=row.created_at,
@@ -259,7 +259,7 @@ class QuoteRequest(Node):
         return cls(
             id=strawberry.ID(to_global_id("QuoteRequest", row.id)),
             status=QuoteRequestStatusValue(row.status),
-            currency=CurrencyCode(currency),
+            currency=currency,
             note=row.note,
             needed_by=row.needed_by,
             close_reason=row.close_reason,

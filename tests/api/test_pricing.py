@@ -559,8 +559,9 @@ async def test_set_entries_refuses_bad_input_and_changes_nothing(client, service
         ([entry(variant_id, 10, "0")], [([*E0, "unitPrice"], "INVALID")]),
         ([entry(variant_id, 10, "-1.00")], [([*E0, "unitPrice"], "INVALID")]),
         ([entry(variant_id, 10, "1.234")], [([*E0, "unitPrice"], "INVALID")]),
-        ([entry(variant_id, 10, "NaN")], [([*E0, "unitPrice"], "INVALID")]),
-        ([entry(variant_id, 10, "1e10")], [([*E0, "unitPrice"], "INVALID")]),
+        # (NaN, 1e10 and other forms no Decimal is written in are refused by the scalar:
+        # tests/api/test_scalars.py.)
+        ([entry(variant_id, 10, "10000000000")], [([*E0, "unitPrice"], "INVALID")]),
         ([entry(variant_id, 4, "1.00")], [([*E0, "minQuantity"], "INVALID")]),
         ([entry(variant_id, 2_000_000_000, "1.00")], [([*E0, "minQuantity"], "INVALID")]),
         (
@@ -723,9 +724,8 @@ async def test_only_platform_admins_set_rates(client, services):
     [
         ("CZK", "PLN", "0", ["rate"]),
         ("CZK", "PLN", "-0.5", ["rate"]),
-        ("CZK", "PLN", "NaN", ["rate"]),
         ("CZK", "PLN", "1000000000000", ["rate"]),
-        ("CZK", "PLN", "1e12", ["rate"]),
+        ("CZK", "PLN", "1000000000000.0", ["rate"]),
         ("CZK", "PLN", "0.0000000000001", ["rate"]),
         ("PLN", "PLN", "1", ["quote"]),
     ],

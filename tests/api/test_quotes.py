@@ -761,7 +761,11 @@ def _request_cases(market: Market) -> list[tuple[dict[str, Any], list[tuple[list
             [(["input", "lines", "0", "targetUnitPrice"], "INVALID")],
         ),
         (
-            {"lines": [{"variantId": plain[0], "quantity": 2_000_000, "targetUnitPrice": "1e9"}]},
+            {
+                "lines": [
+                    {"variantId": plain[0], "quantity": 2_000_000, "targetUnitPrice": "1000000000"}
+                ]
+            },
             [(["input", "lines", "0", "quantity"], "INVALID")],
         ),
         ({"lines": [line], "note": "x" * 2001}, [(["input", "note"], "INVALID")]),

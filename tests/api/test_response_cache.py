@@ -53,7 +53,7 @@ query Listing($seller: ID!, $first: Int, $currency: CurrencyCode) {
 }
 """
 LISTING_IN_USD = LISTING.replace(", $currency: CurrencyCode", "").replace(
-    "currency: $currency", 'currency: "USD"'
+    "currency: $currency", "currency: USD"
 )
 
 UPDATE = """
