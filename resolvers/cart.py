@@ -15,7 +15,7 @@ from db.models import Cart, CartLine, ProductVariant
 from domain.catalog import ProductStatus
 from domain.money import FxTable, Money
 from domain.pricing import MAX_QUANTITY, AmountTooLargeError, price_line, unit_price_in
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from domain.quantities import QuantityRules
 from resolvers import pricing
 from resolvers.context import Context
@@ -121,11 +121,13 @@ async def _buyable_variant(ctx: Context, global_id: str) -> tuple[Row[Any] | Non
     variant = await ctx.loaders.variant_by_id.load(key) if key else None
     product = await ctx.loaders.product_by_id.load(variant.product_id) if variant else None
     if variant is None or product is None or product.status == ProductStatus.DRAFT:
-        return None, Problem(("variantId",), "no such variant", "NOT_FOUND")
+        return None, Problem(("variantId",), "no such variant", ProblemCode.NOT_FOUND)
     if product.status != ProductStatus.ACTIVE:
-        return None, Problem(("variantId",), "this product is no longer sold", "INVALID")
+        return None, Problem(("variantId",), "this product is no longer sold", ProblemCode.INVALID)
     if product.seller_id == ctx.viewer.company_id:
-        return None, Problem(("variantId",), "a company cannot buy its own products", "INVALID")
+        return None, Problem(
+            ("variantId",), "a company cannot buy its own products", ProblemCode.INVALID
+        )
     return variant, None
 
 
@@ -183,7 +185,9 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
     """Set a line's quantity; 0 removes the line."""
     user_id, company_id = _owner(ctx)
     line_key = key_of(line_global_id, "CartLine")
-    not_found = Outcome(problems=[Problem(("lineId",), "no such line in your cart", "NOT_FOUND")])
+    not_found = Outcome(
+        problems=[Problem(("lineId",), "no such line in your cart", ProblemCode.NOT_FOUND)]
+    )
     if line_key is None:
         return not_found
     if quantity < 0:

@@ -32,7 +32,7 @@ from db.models.catalog import joined_skus, product_search_document
 from domain.identity import CompanyRole
 from domain.money import FxTable, MissingRateError, Money, is_currency
 from domain.pricing import MAX_QUANTITY, check_price_tiers, check_quantity_rules
-from domain.problems import Problem, nest
+from domain.problems import Problem, ProblemCode, nest
 from domain.text import MAX_NAME_LENGTH, slugify
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
@@ -292,7 +292,7 @@ def _check_variant(spec: VariantSpec) -> list[Problem]:
         )
     problems += _check_text(spec.name, "name", MAX_NAME_LENGTH, required=True)
     if not is_currency(spec.currency):
-        problems.append(Problem(("currency",), "is not a supported currency", "INVALID"))
+        problems.append(Problem(("currency",), "is not a supported currency", ProblemCode.INVALID))
         return problems
     # Only an absent value defaults to 1: an explicit 0 is refused, not silently replaced.
     moq = 1 if spec.minimum_order_quantity is None else spec.minimum_order_quantity
@@ -328,7 +328,9 @@ def _check_variants(
         at = ("variants", str(index))
         problems += nest(_check_variant(variant), *at)
         if variant.sku.lower() in seen:
-            problems.append(Problem((*at, "sku"), "appears twice in this input", "DUPLICATE"))
+            problems.append(
+                Problem((*at, "sku"), "appears twice in this input", ProblemCode.DUPLICATE)
+            )
         seen.add(variant.sku.lower())
         if variant.currency != currency and is_currency(variant.currency):
             problems.append(
@@ -497,7 +499,7 @@ async def _write_stock(
         Problem(
             ("input", "variants", str(index), "stock"),
             _reserved_message(reserved[variant_id]),
-            "CONFLICT",
+            ProblemCode.CONFLICT,
         )
         for variant_id, (index, on_hand) in stock.items()
         if on_hand < reserved.get(variant_id, 0)
@@ -527,7 +529,9 @@ async def _upsert_stock(
 
 
 SKU_RACE_PROBLEM = Problem(
-    ("input", "variants"), "a SKU was taken by a concurrent change; try again", "DUPLICATE"
+    ("input", "variants"),
+    "a SKU was taken by a concurrent change; try again",
+    ProblemCode.DUPLICATE,
 )
 
 
@@ -573,7 +577,7 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
     problems += _check_variants(spec.variants or [], None, required=True)
     category_id = await _category_key(ctx, spec.category_id)
     if category_id is None:
-        problems.append(Problem(("categoryId",), "no such category", "NOT_FOUND"))
+        problems.append(Problem(("categoryId",), "no such category", ProblemCode.NOT_FOUND))
     if problems:
         return Outcome(problems=nest(problems, "input"))
     assert spec.name is not None and spec.variants and category_id is not None
@@ -627,7 +631,7 @@ def _sku_taken_problems(variants: list[VariantSpec], taken: set[str]) -> list[Pr
         Problem(
             ("input", "variants", str(index), "sku"),
             f"SKU {variant.sku} is already used by another of your products",
-            "DUPLICATE",
+            ProblemCode.DUPLICATE,
         )
         for index, variant in enumerate(variants)
         if variant.sku.lower() in taken
@@ -673,7 +677,9 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
     assert seller_id is not None
     row = await _own_product(ctx, global_id)
     if row is None:
-        return Outcome(problems=[Problem(("id",), "no such product of yours", "NOT_FOUND")])
+        return Outcome(
+            problems=[Problem(("id",), "no such product of yours", ProblemCode.NOT_FOUND)]
+        )
     if spec.variants:
         stored = await ctx.loaders.variants_by_product_id.load(row.id)
         spec = replace(spec, variants=_keep_stored_quantity_rules(spec.variants, stored))
@@ -686,7 +692,7 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
     if spec.category_id is not None:
         category_id = await _category_key(ctx, spec.category_id)
         if category_id is None:
-            problems.append(Problem(("categoryId",), "no such category", "NOT_FOUND"))
+            problems.append(Problem(("categoryId",), "no such category", ProblemCode.NOT_FOUND))
     if problems:
         return Outcome(problems=nest(problems, "input"))
     changes: dict[str, Any] = {}
@@ -748,7 +754,9 @@ async def set_stock(
     variant = await ctx.loaders.variant_by_id.load(variant_key) if variant_key else None
     product = await ctx.loaders.product_by_id.load(variant.product_id) if variant else None
     if variant is None or product is None or product.seller_id != seller_id:
-        return Outcome(problems=[Problem(("variantId",), "no such variant of yours", "NOT_FOUND")])
+        return Outcome(
+            problems=[Problem(("variantId",), "no such variant of yours", ProblemCode.NOT_FOUND)]
+        )
     if not 0 <= quantity <= MAX_QUANTITY:
         return Outcome(problems=[Problem(("quantity",), f"must be between 0 and {MAX_QUANTITY}")])
     # Loaded before the transaction: a loader takes a pooled connection of its own.
@@ -770,7 +778,11 @@ async def set_stock(
                 if owner != seller_id:
                     return Outcome(
                         problems=[
-                            Problem(("warehouseId",), "no such warehouse of yours", "NOT_FOUND")
+                            Problem(
+                                ("warehouseId",),
+                                "no such warehouse of yours",
+                                ProblemCode.NOT_FOUND,
+                            )
                         ]
                     )
             else:
@@ -784,7 +796,9 @@ async def set_stock(
             )
             if reserved is not None and quantity < reserved:
                 return Outcome(
-                    problems=[Problem(("quantity",), _reserved_message(reserved), "CONFLICT")]
+                    problems=[
+                        Problem(("quantity",), _reserved_message(reserved), ProblemCode.CONFLICT)
+                    ]
                 )
             assert warehouse_id is not None
             await _upsert_stock(session, variant.id, warehouse_id, quantity)

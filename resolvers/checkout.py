@@ -31,7 +31,7 @@ from domain.catalog import ProductStatus
 from domain.money import FxTable, MissingRateError, Money
 from domain.orders import MAX_NOTE_LENGTH
 from domain.pricing import AmountTooLargeError, order_total, price_line
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from resolvers import catalog, pricing
 from resolvers.cart import lock_cart, quantity_rules
 from resolvers.context import Context
@@ -145,7 +145,7 @@ async def _claim_key(
 
 
 _KEY_REUSED = Problem(
-    ("input", "idempotencyKey"), "this key was used for a different checkout", "CONFLICT"
+    ("input", "idempotencyKey"), "this key was used for a different checkout", ProblemCode.CONFLICT
 )
 
 
@@ -196,7 +196,9 @@ async def _price_lines(
 ) -> tuple[list[_PricedLine], list[Problem]]:
     variants = await ctx.loaders.variant_by_id.load_many([line.variant_id for line in lines])
     if not all(variants):
-        return [], [Problem(("cart",), "a product in your cart no longer exists", "NOT_FOUND")]
+        return [], [
+            Problem(("cart",), "a product in your cart no longer exists", ProblemCode.NOT_FOUND)
+        ]
     products = await ctx.loaders.product_by_id.load_many([v.product_id for v in variants])
     problems: list[Problem] = []
     prices = await pricing.unit_prices(ctx, [(line.variant_id, line.quantity) for line in lines])

@@ -24,7 +24,7 @@ from db.models import Company, Membership, User
 from domain.geography import is_country
 from domain.identity import MemberRole, company_roles
 from domain.money import is_currency
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from domain.text import MAX_NAME_LENGTH
 from resolvers.context import Context, Services
 from resolvers.warehouses import ensure_default_warehouse
@@ -57,7 +57,9 @@ class Session:
 
 
 # Wrong password and unknown email read the same, so sign-in does not reveal who has an account.
-WRONG_CREDENTIALS = Problem(("password",), "wrong email or password", "INVALID_CREDENTIALS")
+WRONG_CREDENTIALS = Problem(
+    ("password",), "wrong email or password", ProblemCode.INVALID_CREDENTIALS
+)
 
 
 def normalize_email(email: str) -> str:
@@ -163,7 +165,7 @@ async def register(ctx: Context, data: Registration) -> Session:
                 Problem(
                     ("input", "email"),
                     f"too many registrations from your address; try again in {wait} s",
-                    "THROTTLED",
+                    ProblemCode.THROTTLED,
                 )
             ]
         )
@@ -200,7 +202,11 @@ async def register(ctx: Context, data: Registration) -> Session:
         if "uq_users_email" in str(error.orig):
             return Session(
                 problems=[
-                    Problem(("input", "email"), "an account with this email exists", "EMAIL_TAKEN")
+                    Problem(
+                        ("input", "email"),
+                        "an account with this email exists",
+                        ProblemCode.EMAIL_TAKEN,
+                    )
                 ]
             )
         raise
@@ -218,7 +224,7 @@ async def login(ctx: Context, email: str, password: str) -> Session:
                 Problem(
                     ("email",),
                     f"too many sign-in attempts for this email; try again in {wait} s",
-                    "THROTTLED",
+                    ProblemCode.THROTTLED,
                 )
             ]
         )
@@ -243,7 +249,7 @@ async def refresh(ctx: Context, refresh_token: str) -> Session:
             Problem(
                 ("refreshToken",),
                 "the refresh token is invalid, expired or already used; sign in again",
-                "INVALID_CREDENTIALS",
+                ProblemCode.INVALID_CREDENTIALS,
             )
         ]
     )
@@ -268,5 +274,5 @@ async def refresh(ctx: Context, refresh_token: str) -> Session:
 async def logout(ctx: Context, refresh_token: str) -> list[Problem]:
     async with ctx.services.sessions() as session, session.begin():
         if not await revoke_refresh_token(session, refresh_token):
-            return [Problem(("refreshToken",), "unknown refresh token", "NOT_FOUND")]
+            return [Problem(("refreshToken",), "unknown refresh token", ProblemCode.NOT_FOUND)]
     return []

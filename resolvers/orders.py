@@ -19,7 +19,7 @@ from domain.orders import (
     consumes_stock,
     releases_stock,
 )
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from realtime.outbox import record_order_status
 from resolvers.context import Context
 from resolvers.global_ids import key_of
@@ -65,7 +65,7 @@ async def change_status(
     once one wins and the other meets the new status (an INVALID_TRANSITION)."""
     company = ctx.viewer.company_id
     key = key_of(global_id, "Order")
-    not_found = Outcome(problems=[Problem(("id",), "no such order", "NOT_FOUND")])
+    not_found = Outcome(problems=[Problem(("id",), "no such order", ProblemCode.NOT_FOUND)])
     if key is None or company is None:
         return not_found
     if note is not None and len(note) > MAX_NOTE_LENGTH:

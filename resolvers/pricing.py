@@ -22,7 +22,7 @@ from db.models import FxRate, PriceList, PriceListEntry, ProductVariant
 from domain.identity import CompanyRole
 from domain.money import Money, currency_exponent, has_at_most_exponent_decimals, is_currency
 from domain.pricing import MAX_QUANTITY, MAX_UNIT_PRICE, Tier, buyer_unit_price
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from resolvers.context import Context
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
@@ -224,7 +224,7 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
     buyer = await ctx.loaders.company_by_id.load(buyer_key) if buyer_key else None
     at = ("input", "buyerId")
     if buyer is None:
-        problems.append(Problem(at, "no such company", "NOT_FOUND"))
+        problems.append(Problem(at, "no such company", ProblemCode.NOT_FOUND))
     elif buyer.id == seller_id:
         problems.append(Problem(at, "a price list is for another company than yours"))
     elif not buyer.is_buyer:
@@ -250,7 +250,7 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
 
 
 def _own_list_problem(name: str) -> Problem:
-    return Problem((name,), "no such price list of yours", "NOT_FOUND")
+    return Problem((name,), "no such price list of yours", ProblemCode.NOT_FOUND)
 
 
 def check_entries(
@@ -267,7 +267,9 @@ def check_entries(
         at = ("entries", str(index))
         variant = variants.get(key) if key is not None else None
         if variant is None:
-            problems.append(Problem((*at, "variantId"), "no such variant of yours", "NOT_FOUND"))
+            problems.append(
+                Problem((*at, "variantId"), "no such variant of yours", ProblemCode.NOT_FOUND)
+            )
         elif variant.currency != currency:
             problems.append(
                 Problem(
@@ -303,7 +305,7 @@ def check_entries(
                     Problem(
                         (*at, "minQuantity"),
                         "this variant already has an entry for this minQuantity in this input",
-                        "DUPLICATE",
+                        ProblemCode.DUPLICATE,
                     )
                 )
             seen.add((key, entry.min_quantity))

@@ -28,7 +28,7 @@ from db.models import Order, Quote, QuoteLine, QuoteRequest, QuoteRequestLine
 from domain.catalog import ProductStatus
 from domain.money import Money
 from domain.orders import Side
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from domain.quotes import (
     QUOTE_AFTER,
     QuoteAction,
@@ -189,7 +189,9 @@ async def _check_lines(
                 product.status == ProductStatus.DRAFT and product.seller_id != ctx.viewer.company_id
             )
         ):
-            line_problems.append(Problem((*at, "variantId"), "no such variant", "NOT_FOUND"))
+            line_problems.append(
+                Problem((*at, "variantId"), "no such variant", ProblemCode.NOT_FOUND)
+            )
             if quantity < 1:
                 line_problems.append(Problem((*at, "quantity"), "must be at least 1"))
         else:
@@ -201,7 +203,9 @@ async def _check_lines(
                 line_problems.append(Problem((*at, "variantId"), "this product is not for sale"))
             elif variant.id in seen:
                 line_problems.append(
-                    Problem((*at, "variantId"), "this variant has a line already", "DUPLICATE")
+                    Problem(
+                        (*at, "variantId"), "this variant has a line already", ProblemCode.DUPLICATE
+                    )
                 )
             seen.add(variant.id)
             rule = quantity_rules(variant).check(quantity) or check_quantity_bound(quantity)
@@ -232,7 +236,7 @@ async def _seller(ctx: Context, seller_global_id: str) -> tuple[Row[Any] | None,
     company = await ctx.loaders.company_by_id.load(key) if key else None
     at = ("input", "sellerId")
     if company is None:
-        return None, Problem(at, "no such company", "NOT_FOUND")
+        return None, Problem(at, "no such company", ProblemCode.NOT_FOUND)
     if company.id == ctx.viewer.company_id:
         return None, Problem(at, "your company cannot ask itself for a quote")
     if not company.is_seller:
@@ -356,7 +360,7 @@ async def expire_quote(
 
 
 def _expired(path: str, valid_until: datetime) -> Problem:
-    return Problem((path,), f"the quote expired at {valid_until.isoformat()}", "EXPIRED")
+    return Problem((path,), f"the quote expired at {valid_until.isoformat()}", ProblemCode.EXPIRED)
 
 
 class _Write:
@@ -458,7 +462,9 @@ async def submit_quote(ctx: Context, request_global_id: str, spec: QuoteSpec) ->
     request = await quote_request_by_id(ctx, key) if key else None
     side = side_of(ctx, request)
     if request is None or side is None:
-        return Outcome(problems=[Problem(("requestId",), "no such quote request", "NOT_FOUND")])
+        return Outcome(
+            problems=[Problem(("requestId",), "no such quote request", ProblemCode.NOT_FOUND)]
+        )
     currency = spec.currency or request.currency
     lines, problems = await _check_lines(
         ctx,
@@ -566,7 +572,7 @@ async def _visible_quote(
     return quote, request, side_of(ctx, request)
 
 
-_NO_QUOTE = Problem(("quoteId",), "no such quote", "NOT_FOUND")
+_NO_QUOTE = Problem(("quoteId",), "no such quote", ProblemCode.NOT_FOUND)
 
 
 async def accept_quote(ctx: Context, quote_global_id: str, address: Address) -> Outcome:
@@ -661,7 +667,7 @@ async def _replay_acceptance(
                 Problem(
                     ("shippingAddress",),
                     "this quote was accepted already, with another shipping address",
-                    "CONFLICT",
+                    ProblemCode.CONFLICT,
                 )
             ]
         )
@@ -712,7 +718,9 @@ async def cancel_quote_request(ctx: Context, request_global_id: str, reason: str
     request = await quote_request_by_id(ctx, key) if key else None
     side = side_of(ctx, request)
     if request is None or side is None:
-        return Outcome(problems=[Problem(("requestId",), "no such quote request", "NOT_FOUND")])
+        return Outcome(
+            problems=[Problem(("requestId",), "no such quote request", ProblemCode.NOT_FOUND)]
+        )
     problem = check_note(reason, ("reason",))
     if problem is not None:
         return Outcome(problems=[problem])

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import DBAPIError
 
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from resolvers.outcome import Outcome
 
 # deadlock_detected, serialization_failure, lock_not_available (lock_timeout ran out).
@@ -43,4 +43,4 @@ async def run_write(
     except DBAPIError as error:
         if not is_lock_conflict(error):
             raise
-    return Outcome(problems=[Problem(path, BUSY_MESSAGE, "CONFLICT")])
+    return Outcome(problems=[Problem(path, BUSY_MESSAGE, ProblemCode.CONFLICT)])
