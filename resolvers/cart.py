@@ -21,6 +21,7 @@ from resolvers import pricing
 from resolvers.context import Context
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
+from resolvers.transactions import WriteTransaction, write_outcome
 
 MAX_CART_LINES = 100
 # A cart's id follows from its owner, so an empty cart has an id before it has a row.
@@ -141,7 +142,9 @@ async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Ou
         return Outcome(problems=[problem] if problem else [])
     # Warm the price loaders (keyed by variant) outside the transaction: see _too_costly.
     await pricing.unit_prices(ctx, [(variant.id, quantity)])
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         cart_id = await lock_cart(session, user_id, company_id)
         existing = await session.scalar(
             select(CartLine.quantity).where(
@@ -177,8 +180,10 @@ async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Ou
             )
         )
         await session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
-    ctx.forget_reads()
-    return Outcome(key=cart_id)
+        tx.changed()
+        return Outcome(key=cart_id)
+
+    return await write_outcome(ctx, write, conflict_at=("variantId",))
 
 
 async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> Outcome:
@@ -194,7 +199,9 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
         return Outcome(problems=[Problem(("quantity",), "must be 0 (remove) or more")])
     if quantity > 0:
         await _warm_line_prices(ctx, line_key, user_id, company_id, quantity)
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         cart_id = await lock_cart(session, user_id, company_id)
         variant_id = await session.scalar(
             select(CartLine.variant_id).where(CartLine.id == line_key, CartLine.cart_id == cart_id)
@@ -223,8 +230,10 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
                 update(CartLine).where(CartLine.id == line_key).values(quantity=quantity)
             )
         await session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
-    ctx.forget_reads()
-    return Outcome(key=cart_id)
+        tx.changed()
+        return Outcome(key=cart_id)
+
+    return await write_outcome(ctx, write, conflict_at=("lineId",))
 
 
 async def _too_costly(ctx: Context, variant_id: uuid.UUID, quantity: int) -> Problem | None:
@@ -257,8 +266,12 @@ async def _warm_line_prices(
 
 async def clear_cart(ctx: Context) -> Outcome:
     user_id, company_id = _owner(ctx)
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         cart_id = await lock_cart(session, user_id, company_id)
         await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
-    ctx.forget_reads()
-    return Outcome(key=cart_id)
+        tx.changed()
+        return Outcome(key=cart_id)
+
+    return await write_outcome(ctx, write, conflict_at=())
