@@ -24,6 +24,7 @@ from realtime.outbox import record_order_status
 from resolvers.context import Context
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
+from resolvers.transactions import WriteTransaction, write_outcome
 from resolvers.two_party_listing import TwoPartyTable
 
 ORDERS = TwoPartyTable(
@@ -72,7 +73,9 @@ async def change_status(
         return Outcome(
             problems=[Problem((note_path,), f"must be at most {MAX_NOTE_LENGTH} characters")]
         )
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         order = (
             await session.execute(
                 select(Order.status, Order.buyer_id, Order.seller_id)
@@ -115,11 +118,11 @@ async def change_status(
             status=target,
             at=now,
         )
-    ctx.events_committed()
-    ctx.forget_reads()
-    if releases_stock(target) or consumes_stock(target):
-        await ctx.catalog_changed()
-    return Outcome(key=key)
+        # Released or consumed stock changes availableQuantity.
+        tx.changed(events=True, catalog=releases_stock(target) or consumes_stock(target))
+        return Outcome(key=key)
+
+    return await write_outcome(ctx, write, conflict_at=("id",))
 
 
 async def _settle_reservations(session: Any, order_id: uuid.UUID, *, consume: bool) -> None:
