@@ -27,6 +27,7 @@ from resolvers.context import Context
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
 from resolvers.pagination import PageRequest, encode_cursor, newest_first_position
+from resolvers.transactions import Refused, WriteTransaction, write_outcome, write_transaction
 
 MAX_PRICE_LIST_NAME_LENGTH = 120
 # setPriceListEntries replaces all entries, so this bounds a whole list (and PriceList.entries).
@@ -232,7 +233,9 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
     if problems:
         return Outcome(problems=problems)
     price_list_id = uuid.uuid4()
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         await session.execute(
             insert(PriceList).values(
                 id=price_list_id,
@@ -244,9 +247,10 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
                 valid_to=spec.valid_to,
             )
         )
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return Outcome(key=price_list_id)
+        tx.changed(catalog=True)
+        return Outcome(key=price_list_id)
+
+    return await write_outcome(ctx, write)
 
 
 def _own_list_problem(name: str) -> Problem:
@@ -327,7 +331,9 @@ async def set_price_list_entries(
             ]
         )
     keys = [key_of(entry.variant_id, "ProductVariant") for entry in entries]
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         # Locked: two concurrent replacements of one list apply one after the other.
         currency = await session.scalar(
             select(PriceList.currency)
@@ -366,9 +372,10 @@ async def set_price_list_entries(
                     for entry, key in zip(entries, keys, strict=True)
                 ],
             )
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return Outcome(key=list_key)
+        tx.changed(catalog=True)
+        return Outcome(key=list_key)
+
+    return await write_outcome(ctx, write, conflict_at=("priceListId",))
 
 
 async def delete_price_list(ctx: Context, price_list_global_id: str) -> Outcome:
@@ -377,17 +384,20 @@ async def delete_price_list(ctx: Context, price_list_global_id: str) -> Outcome:
     list_key = key_of(price_list_global_id, "PriceList")
     if list_key is None:
         return Outcome(problems=[_own_list_problem("id")])
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         deleted = await session.scalar(
             delete(PriceList)
             .where(PriceList.id == list_key, PriceList.seller_id == seller_id)
             .returning(PriceList.id)
         )
-    if deleted is None:
-        return Outcome(problems=[_own_list_problem("id")])
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return Outcome(key=deleted)
+        if deleted is None:
+            return Outcome(problems=[_own_list_problem("id")])
+        tx.changed(catalog=True)
+        return Outcome(key=deleted)
+
+    return await write_outcome(ctx, write, conflict_at=("id",))
 
 
 # --- exchange rates --------------------------------------------------------------------------
@@ -446,8 +456,13 @@ async def set_fx_rate(
         index_elements=[FxRate.base, FxRate.quote, FxRate.effective_at],
         set_={"rate": values.excluded.rate},
     ).returning(FxRate.base, FxRate.quote, FxRate.rate, FxRate.effective_at)
-    async with ctx.services.sessions() as session, session.begin():
-        row = (await session.execute(statement)).one()
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return FxRateOutcome(row=row)
+
+    async def write(tx: WriteTransaction) -> Any:
+        row = (await tx.session.execute(statement)).one()
+        tx.changed(catalog=True)
+        return row
+
+    try:
+        return FxRateOutcome(row=await write_transaction(ctx, write, conflict_at=("base",)))
+    except Refused as refused:
+        return FxRateOutcome(problems=refused.problems)
