@@ -47,7 +47,7 @@ from resolvers.product_listing import (
     fetch_page,
     listing_statement,
 )
-from resolvers.transactions import run_write
+from resolvers.transactions import Refused, WriteTransaction, write_outcome
 from resolvers.warehouses import ensure_default_warehouse
 
 MAX_CATEGORIES = 1000
@@ -402,7 +402,7 @@ async def _write_variants(
 ) -> None:
     """Insert new SKUs, update existing ones (their tiers are replaced), then set their stock.
 
-    Raises _Refused (the caller's transaction rolls back) when a stock is below what open
+    Raises Refused (the caller's transaction rolls back) when a stock is below what open
     orders reserve."""
     existing = {
         sku.lower(): variant_id
@@ -462,14 +462,6 @@ async def _write_variants(
     await _write_stock(session, warehouse_id, stock)
 
 
-class _Refused(Exception):
-    """Raised inside a transaction to roll it back and answer with these problems."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems)
-        self.problems = problems
-
-
 async def _write_stock(
     session: AsyncSession, warehouse_id: uuid.UUID, stock: dict[uuid.UUID, tuple[int, int]]
 ) -> None:
@@ -477,7 +469,7 @@ async def _write_stock(
 
     Rows are locked and written in variant order, as checkout and order status changes lock
     them, so these writes queue behind each other instead of deadlocking. A quantity below what
-    open orders reserve is refused (setStock's rule) with nothing written (_Refused)."""
+    open orders reserve is refused (setStock's rule) with nothing written (Refused)."""
     if not stock:
         return
     ordered = sorted(stock)
@@ -505,7 +497,7 @@ async def _write_stock(
         if on_hand < reserved.get(variant_id, 0)
     ]
     if problems:
-        raise _Refused(sorted(problems, key=lambda problem: int(problem.path[2])))
+        raise Refused(sorted(problems, key=lambda problem: int(problem.path[2])))
     for variant_id in ordered:
         await _upsert_stock(session, variant_id, warehouse_id, stock[variant_id][1])
 
@@ -586,44 +578,39 @@ async def create_product(ctx: Context, spec: ProductSpec) -> Outcome:
     product_id = uuid.uuid4()
     currency = variants[0].currency
 
-    async def write() -> Outcome:
-        try:
-            async with ctx.services.sessions() as session, session.begin():
-                skus = [v.sku for v in variants]
-                taken = await _taken_skus(session, seller_id, skus, None)
-                if taken:
-                    return Outcome(problems=_sku_taken_problems(variants, taken))
-                await session.execute(
-                    insert(Product).values(
-                        id=product_id,
-                        seller_id=seller_id,
-                        category_id=category_id,
-                        name=name.strip(),
-                        slug=product_slug(name, product_id),
-                        description=spec.description or "",
-                        status=spec.status or ProductStatus.DRAFT,
-                        price_currency=currency,
-                        # Placeholders until refresh_product_derived reads the tiers.
-                        price_min_minor=1,
-                        price_max_minor=1,
-                    )
-                )
-                warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
-                await _write_variants(session, seller_id, product_id, warehouse_id, variants)
-                await refresh_product_derived(session, product_id)
-        except IntegrityError as error:
-            if _is_sku_conflict(error):  # a concurrent request took the SKU first
-                return Outcome(problems=[SKU_RACE_PROBLEM])
-            raise
-        except _Refused as refused:
-            return Outcome(problems=refused.problems)
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        skus = [v.sku for v in variants]
+        taken = await _taken_skus(session, seller_id, skus, None)
+        if taken:
+            return Outcome(problems=_sku_taken_problems(variants, taken))
+        await session.execute(
+            insert(Product).values(
+                id=product_id,
+                seller_id=seller_id,
+                category_id=category_id,
+                name=name.strip(),
+                slug=product_slug(name, product_id),
+                description=spec.description or "",
+                status=spec.status or ProductStatus.DRAFT,
+                price_currency=currency,
+                # Placeholders until refresh_product_derived reads the tiers.
+                price_min_minor=1,
+                price_max_minor=1,
+            )
+        )
+        warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
+        await _write_variants(session, seller_id, product_id, warehouse_id, variants)
+        await refresh_product_derived(session, product_id)
+        tx.changed(catalog=True)
         return Outcome(key=product_id)
 
-    outcome = await run_write(write)
-    if outcome.key is not None:
-        ctx.forget_reads()
-        await ctx.catalog_changed()
-    return outcome
+    try:
+        return await write_outcome(ctx, write)
+    except IntegrityError as error:
+        if _is_sku_conflict(error):  # a concurrent request took the SKU first
+            return Outcome(problems=[SKU_RACE_PROBLEM])
+        raise
 
 
 def _sku_taken_problems(variants: list[VariantSpec], taken: set[str]) -> list[Problem]:
@@ -708,41 +695,32 @@ async def update_product(ctx: Context, global_id: str, spec: ProductSpec) -> Out
     # Loaded before the transaction: a loader takes a pooled connection of its own.
     company = await ctx.loaders.company_by_id.load(seller_id) if variants else None
 
-    async def write() -> Outcome:
-        try:
-            async with ctx.services.sessions() as session, session.begin():
-                if variants:
-                    skus = [v.sku for v in variants]
-                    taken = await _taken_skus(session, seller_id, skus, row.id)
-                    if taken:
-                        return Outcome(problems=_sku_taken_problems(variants, taken))
-                    too_many = await _variant_limit_problem(session, row.id, variants)
-                    if too_many is not None:
-                        return Outcome(problems=[too_many])
-                if changes:
-                    await session.execute(
-                        update(Product).where(Product.id == row.id).values(**changes)
-                    )
-                if variants:
-                    assert company is not None
-                    warehouse_id = await ensure_default_warehouse(
-                        session, seller_id, company.country
-                    )
-                    await _write_variants(session, seller_id, row.id, warehouse_id, variants)
-                await refresh_product_derived(session, row.id)
-        except IntegrityError as error:
-            if _is_sku_conflict(error):
-                return Outcome(problems=[SKU_RACE_PROBLEM])
-            raise
-        except _Refused as refused:
-            return Outcome(problems=refused.problems)
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        if variants:
+            skus = [v.sku for v in variants]
+            taken = await _taken_skus(session, seller_id, skus, row.id)
+            if taken:
+                return Outcome(problems=_sku_taken_problems(variants, taken))
+            too_many = await _variant_limit_problem(session, row.id, variants)
+            if too_many is not None:
+                return Outcome(problems=[too_many])
+        if changes:
+            await session.execute(update(Product).where(Product.id == row.id).values(**changes))
+        if variants:
+            assert company is not None
+            warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
+            await _write_variants(session, seller_id, row.id, warehouse_id, variants)
+        await refresh_product_derived(session, row.id)
+        tx.changed(catalog=True)
         return Outcome(key=row.id)
 
-    outcome = await run_write(write)
-    if outcome.key is not None:
-        ctx.forget_reads()
-        await ctx.catalog_changed()
-    return outcome
+    try:
+        return await write_outcome(ctx, write)
+    except IntegrityError as error:
+        if _is_sku_conflict(error):
+            return Outcome(problems=[SKU_RACE_PROBLEM])
+        raise
 
 
 async def set_stock(
@@ -764,48 +742,43 @@ async def set_stock(
         await ctx.loaders.company_by_id.load(seller_id) if warehouse_global_id is None else None
     )
 
-    async def write() -> Outcome:
-        async with ctx.services.sessions() as session, session.begin():
-            if warehouse_global_id is not None:
-                warehouse_id = key_of(warehouse_global_id, "Warehouse")
-                owner = (
-                    await session.scalar(
-                        select(Warehouse.company_id).where(Warehouse.id == warehouse_id)
-                    )
-                    if warehouse_id
-                    else None
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        if warehouse_global_id is not None:
+            warehouse_id = key_of(warehouse_global_id, "Warehouse")
+            owner = (
+                await session.scalar(
+                    select(Warehouse.company_id).where(Warehouse.id == warehouse_id)
                 )
-                if owner != seller_id:
-                    return Outcome(
-                        problems=[
-                            Problem(
-                                ("warehouseId",),
-                                "no such warehouse of yours",
-                                ProblemCode.NOT_FOUND,
-                            )
-                        ]
-                    )
-            else:
-                assert company is not None
-                warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
-            # Lock the row: a checkout may be reserving from it right now.
-            reserved = await session.scalar(
-                select(StockLevel.reserved)
-                .where(StockLevel.variant_id == variant.id, StockLevel.warehouse_id == warehouse_id)
-                .with_for_update()
+                if warehouse_id
+                else None
             )
-            if reserved is not None and quantity < reserved:
+            if owner != seller_id:
                 return Outcome(
                     problems=[
-                        Problem(("quantity",), _reserved_message(reserved), ProblemCode.CONFLICT)
+                        Problem(
+                            ("warehouseId",),
+                            "no such warehouse of yours",
+                            ProblemCode.NOT_FOUND,
+                        )
                     ]
                 )
-            assert warehouse_id is not None
-            await _upsert_stock(session, variant.id, warehouse_id, quantity)
+        else:
+            assert company is not None
+            warehouse_id = await ensure_default_warehouse(session, seller_id, company.country)
+        # Lock the row: a checkout may be reserving from it right now.
+        reserved = await session.scalar(
+            select(StockLevel.reserved)
+            .where(StockLevel.variant_id == variant.id, StockLevel.warehouse_id == warehouse_id)
+            .with_for_update()
+        )
+        if reserved is not None and quantity < reserved:
+            return Outcome(
+                problems=[Problem(("quantity",), _reserved_message(reserved), ProblemCode.CONFLICT)]
+            )
+        assert warehouse_id is not None
+        await _upsert_stock(session, variant.id, warehouse_id, quantity)
+        tx.changed(catalog=True)
         return Outcome(key=variant.id)
 
-    outcome = await run_write(write, ("quantity",))
-    if outcome.key is not None:
-        ctx.forget_reads()
-        await ctx.catalog_changed()
-    return outcome
+    return await write_outcome(ctx, write, conflict_at=("quantity",))
