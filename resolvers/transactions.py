@@ -158,14 +158,3 @@ async def write_outcome(
         return await write_transaction(ctx, write, conflict_at=conflict_at)
     except Refused as refused:
         return Outcome(problems=refused.problems)
-
-
-async def run_write(
-    write: Callable[[], Awaitable[Outcome]], path: tuple[str, ...] = ("input",)
-) -> Outcome:
-    """The former helper, for callers not yet moved onto write_transaction (this series
-    moves them all and removes it)."""
-    try:
-        return await retry_lock_conflict(write, path)
-    except Refused as refused:
-        return Outcome(problems=refused.problems)
