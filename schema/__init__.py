@@ -21,13 +21,15 @@ from domain.catalog import ProductStatus as ProductStatusValue
 from resolvers import catalog as catalog_resolvers
 from resolvers import companies as company_resolvers
 from resolvers import identity as identity_resolvers
-from resolvers.catalog import Keep, ProductPrefetch, ProductSpec, TierSpec, VariantSpec
+from resolvers import product_writes
 from resolvers.context import Context, Services
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import from_global_id, key_of
 from resolvers.outcome import Outcome
 from resolvers.pagination import page_request
 from resolvers.product_listing import ProductOrder, ProductQuery
+from resolvers.product_prefetch import ProductPrefetch, prefetch_products
+from resolvers.product_validation import Keep, ProductSpec, TierSpec, VariantSpec
 from schema.cart import CartMutation, CartQuery
 from schema.catalog import (
     Category,
@@ -212,9 +214,7 @@ class CoreQuery:
         )
         ctx = info.context
         result = await catalog_resolvers.list_products(ctx, query, order, currency, page)
-        graph = await catalog_resolvers.prefetch_products(
-            ctx, result.rows, _product_prefetch(info, currency)
-        )
+        graph = await prefetch_products(ctx, result.rows, _product_prefetch(info, currency))
         products = products_from_graph(list(result.rows), graph, ctx, currency)
         return connection_of(
             result, products, lambda: catalog_resolvers.count_products(ctx, result)
@@ -342,14 +342,14 @@ class CoreMutation:
     async def create_product(
         self, info: Info[Context, None], input: CreateProductInput
     ) -> ProductPayload:
-        outcome = await catalog_resolvers.create_product(info.context, _product_spec(input))
+        outcome = await product_writes.create_product(info.context, _product_spec(input))
         return await _product_payload(info, outcome)
 
     @strawberry.mutation(description="Change one of your products (sellers).", extensions=seller())
     async def update_product(
         self, info: Info[Context, None], id: strawberry.ID, input: UpdateProductInput
     ) -> ProductPayload:
-        outcome = await catalog_resolvers.update_product(info.context, id, _product_spec(input))
+        outcome = await product_writes.update_product(info.context, id, _product_spec(input))
         return await _product_payload(info, outcome)
 
     @strawberry.mutation(
@@ -364,9 +364,7 @@ class CoreMutation:
         quantity: int,
         warehouse_id: strawberry.ID | None = None,
     ) -> ProductVariantPayload:
-        outcome = await catalog_resolvers.set_stock(
-            info.context, variant_id, quantity, warehouse_id
-        )
+        outcome = await product_writes.set_stock(info.context, variant_id, quantity, warehouse_id)
         variant = None
         if outcome.key is not None:
             row = await catalog_resolvers.variant_by_id(info.context, outcome.key)

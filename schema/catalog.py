@@ -25,10 +25,11 @@ from domain.pricing import Tier, buyer_unit_price
 from resolvers import catalog as catalog_resolvers
 from resolvers import pricing as pricing_resolvers
 from resolvers import warehouses as warehouse_resolvers
-from resolvers.catalog import ProductGraph, price_in
+from resolvers.catalog import price_in
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
 from resolvers.global_ids import to_global_id
+from resolvers.product_prefetch import ProductGraph
 from schema.common import CurrencyCode, Deferred, Money, Node, UserError
 from schema.companies import Company
 from schema.inventory import StockLevel
