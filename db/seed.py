@@ -1240,7 +1240,7 @@ def _fx_rows(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
 
 def _search_document_update() -> Update:
     """Every product's full-text document in one statement, built by the same expression as
-    resolvers.catalog.refresh_product_derived (db.models.catalog.product_search_document)."""
+    resolvers.product_writes.refresh_product_derived (db.models.catalog.product_search_document)."""
     skus = (
         select(
             ProductVariant.product_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 
 # The longest note on an order: a checkout's note for the sellers, a reason, a delivery proof.
 MAX_NOTE_LENGTH = 2000
@@ -85,18 +85,18 @@ def check_transition(
         return Problem(
             ("status",),
             f"an order cannot go from {current.value} to {target.value}",
-            "INVALID_TRANSITION",
+            ProblemCode.INVALID_TRANSITION,
         )
     by_side = [move for move in allowed if side in move.by]
     if not by_side:
         return Problem(
             ("status",),
             f"the {side.value.lower()} cannot move an order from {current.value} to {target.value}",
-            "INVALID_TRANSITION",
+            ProblemCode.INVALID_TRANSITION,
         )
     if all(move.needs_note for move in by_side) and not (note and note.strip()):
         what = "a delivery proof" if target == OrderStatus.DELIVERED else "a reason"
-        return Problem(("note",), f"{what} is required for this change", "INVALID")
+        return Problem(("note",), f"{what} is required for this change", ProblemCode.INVALID)
     return None
 
 

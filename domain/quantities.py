@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,12 +16,12 @@ class QuantityRules:
     def check(self, quantity: int) -> Problem | None:
         """Why `quantity` cannot be ordered, or None. The path is ("quantity",)."""
         if quantity < 1:
-            return Problem(("quantity",), "must be at least 1", "INVALID")
+            return Problem(("quantity",), "must be at least 1", ProblemCode.INVALID)
         if quantity < self.minimum:
             return Problem(
                 ("quantity",),
                 f"the minimum order quantity is {self.minimum}",
-                "BELOW_MINIMUM_QUANTITY",
+                ProblemCode.BELOW_MINIMUM_QUANTITY,
             )
         if (quantity - self.minimum) % self.increment:
             below = quantity - (quantity - self.minimum) % self.increment
@@ -29,12 +29,12 @@ class QuantityRules:
                 ("quantity",),
                 f"order in steps of {self.increment} from {self.minimum} "
                 f"(e.g. {below} or {below + self.increment})",
-                "INVALID_QUANTITY_INCREMENT",
+                ProblemCode.INVALID_QUANTITY_INCREMENT,
             )
         if self.maximum is not None and quantity > self.maximum:
             return Problem(
                 ("quantity",),
                 f"at most {self.maximum} can be ordered at once",
-                "ABOVE_MAXIMUM_QUANTITY",
+                ProblemCode.ABOVE_MAXIMUM_QUANTITY,
             )
         return None

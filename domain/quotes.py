@@ -30,7 +30,7 @@ from domain.pricing import (
     order_total,
     price_line,
 )
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 
 # Bounds of what a request or a quote may hold.
 MAX_LINES = 100
@@ -152,7 +152,7 @@ def request_move(current: QuoteRequestStatus, action: QuoteAction, actor: Actor)
         return Problem(
             ("status",),
             f"cannot {_verb(action)} a quote request that is {current.value}",
-            "INVALID_TRANSITION",
+            ProblemCode.INVALID_TRANSITION,
         )
     for move in moves:
         if actor in move.by:
@@ -160,7 +160,7 @@ def request_move(current: QuoteRequestStatus, action: QuoteAction, actor: Actor)
     return Problem(
         ("status",),
         f"{_actor_name(actor)} cannot {_verb(action)} a quote request that is {current.value}",
-        "FORBIDDEN",
+        ProblemCode.FORBIDDEN,
     )
 
 
@@ -177,7 +177,7 @@ def check_quote_step(
         return Problem(
             ("status",),
             f"cannot {_verb(action)} a quote that is {quote.value}",
-            "INVALID_TRANSITION",
+            ProblemCode.INVALID_TRANSITION,
         )
     allowed: frozenset[Actor]
     if action == QuoteAction.ACCEPT:
@@ -186,7 +186,7 @@ def check_quote_step(
                 ("status",),
                 "only a seller's quote can be accepted: the seller answers a buyer's "
                 "counter-offer with a quote of its own",
-                "INVALID_TRANSITION",
+                ProblemCode.INVALID_TRANSITION,
             )
         allowed = frozenset({_B})
     elif action == QuoteAction.DECLINE:
@@ -199,7 +199,7 @@ def check_quote_step(
         return Problem(
             ("status",),
             f"{_actor_name(actor)} cannot {_verb(action)} this quote",
-            "FORBIDDEN",
+            ProblemCode.FORBIDDEN,
         )
     return None
 

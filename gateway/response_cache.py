@@ -15,7 +15,8 @@ currency comes only from arguments (`products(currency:)`, `priceRange(currency:
 from a header; the Accept header chooses the media type, set afresh on every answer.
 
 Invalidation: one catalog generation, a counter in Redis (`<prefix>rc:generation`). Every
-committed write to what the catalog types read awaits `ctx.catalog_changed()`, which INCRs it:
+write to what the catalog types read says `tx.changed(catalog=True)` (resolvers/transactions.py),
+and its commit INCRs the generation:
 createProduct, updateProduct, setStock, checkout, acceptQuote, cancelling or shipping an order
 (stock released or consumed), price lists, setFxRate, updateCompany (a seller's name),
 createWarehouse (stockLevels). The rule is the tables, not today's anonymous fields: price
@@ -71,7 +72,7 @@ from settings import Settings
 log = logging.getLogger("gateway.response_cache")
 
 # Root fields whose answers depend only on the catalog (and on nothing of the viewer's when
-# anonymous). Changes to what they read must call `ctx.catalog_changed()`.
+# anonymous). Writes to what they read must say `tx.changed(catalog=True)`.
 CACHEABLE_ROOT_FIELDS = frozenset({"products", "product", "categories", "__typename"})
 # Larger answers are not stored (a full 100-product page with variants is ~150 KB).
 MAX_STORED_BODY_BYTES = 512 * 1024

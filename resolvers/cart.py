@@ -15,12 +15,13 @@ from db.models import Cart, CartLine, ProductVariant
 from domain.catalog import ProductStatus
 from domain.money import FxTable, Money
 from domain.pricing import MAX_QUANTITY, AmountTooLargeError, price_line, unit_price_in
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from domain.quantities import QuantityRules
 from resolvers import pricing
 from resolvers.context import Context
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
+from resolvers.transactions import WriteTransaction, write_outcome
 
 MAX_CART_LINES = 100
 # A cart's id follows from its owner, so an empty cart has an id before it has a row.
@@ -121,11 +122,13 @@ async def _buyable_variant(ctx: Context, global_id: str) -> tuple[Row[Any] | Non
     variant = await ctx.loaders.variant_by_id.load(key) if key else None
     product = await ctx.loaders.product_by_id.load(variant.product_id) if variant else None
     if variant is None or product is None or product.status == ProductStatus.DRAFT:
-        return None, Problem(("variantId",), "no such variant", "NOT_FOUND")
+        return None, Problem(("variantId",), "no such variant", ProblemCode.NOT_FOUND)
     if product.status != ProductStatus.ACTIVE:
-        return None, Problem(("variantId",), "this product is no longer sold", "INVALID")
+        return None, Problem(("variantId",), "this product is no longer sold", ProblemCode.INVALID)
     if product.seller_id == ctx.viewer.company_id:
-        return None, Problem(("variantId",), "a company cannot buy its own products", "INVALID")
+        return None, Problem(
+            ("variantId",), "a company cannot buy its own products", ProblemCode.INVALID
+        )
     return variant, None
 
 
@@ -139,7 +142,9 @@ async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Ou
         return Outcome(problems=[problem] if problem else [])
     # Warm the price loaders (keyed by variant) outside the transaction: see _too_costly.
     await pricing.unit_prices(ctx, [(variant.id, quantity)])
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         cart_id = await lock_cart(session, user_id, company_id)
         existing = await session.scalar(
             select(CartLine.quantity).where(
@@ -175,22 +180,28 @@ async def add_to_cart(ctx: Context, variant_global_id: str, quantity: int) -> Ou
             )
         )
         await session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
-    ctx.forget_reads()
-    return Outcome(key=cart_id)
+        tx.changed()
+        return Outcome(key=cart_id)
+
+    return await write_outcome(ctx, write, conflict_at=("variantId",))
 
 
 async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> Outcome:
     """Set a line's quantity; 0 removes the line."""
     user_id, company_id = _owner(ctx)
     line_key = key_of(line_global_id, "CartLine")
-    not_found = Outcome(problems=[Problem(("lineId",), "no such line in your cart", "NOT_FOUND")])
+    not_found = Outcome(
+        problems=[Problem(("lineId",), "no such line in your cart", ProblemCode.NOT_FOUND)]
+    )
     if line_key is None:
         return not_found
     if quantity < 0:
         return Outcome(problems=[Problem(("quantity",), "must be 0 (remove) or more")])
     if quantity > 0:
         await _warm_line_prices(ctx, line_key, user_id, company_id, quantity)
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         cart_id = await lock_cart(session, user_id, company_id)
         variant_id = await session.scalar(
             select(CartLine.variant_id).where(CartLine.id == line_key, CartLine.cart_id == cart_id)
@@ -219,8 +230,10 @@ async def update_cart_line(ctx: Context, line_global_id: str, quantity: int) -> 
                 update(CartLine).where(CartLine.id == line_key).values(quantity=quantity)
             )
         await session.execute(update(Cart).where(Cart.id == cart_id).values(updated_at=func.now()))
-    ctx.forget_reads()
-    return Outcome(key=cart_id)
+        tx.changed()
+        return Outcome(key=cart_id)
+
+    return await write_outcome(ctx, write, conflict_at=("lineId",))
 
 
 async def _too_costly(ctx: Context, variant_id: uuid.UUID, quantity: int) -> Problem | None:
@@ -253,8 +266,12 @@ async def _warm_line_prices(
 
 async def clear_cart(ctx: Context) -> Outcome:
     user_id, company_id = _owner(ctx)
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         cart_id = await lock_cart(session, user_id, company_id)
         await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
-    ctx.forget_reads()
-    return Outcome(key=cart_id)
+        tx.changed()
+        return Outcome(key=cart_id)
+
+    return await write_outcome(ctx, write, conflict_at=())

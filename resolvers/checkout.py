@@ -31,7 +31,7 @@ from domain.catalog import ProductStatus
 from domain.money import FxTable, MissingRateError, Money
 from domain.orders import MAX_NOTE_LENGTH
 from domain.pricing import AmountTooLargeError, order_total, price_line
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from resolvers import catalog, pricing
 from resolvers.cart import lock_cart, quantity_rules
 from resolvers.context import Context
@@ -44,6 +44,7 @@ from resolvers.order_placement import (
     insert_order,
     reserve_stock,
 )
+from resolvers.transactions import Refused, WriteTransaction, write_transaction
 
 MAX_KEY_LENGTH = 200
 
@@ -74,15 +75,6 @@ class CheckoutRequest:
 class CheckoutResult:
     order_ids: list[uuid.UUID]
     problems: list[Problem]
-
-
-class _Refused(Exception):
-    """Raised inside the transaction to roll it all back (the claimed key included: the buyer
-    may fix the cart and retry with the same key)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("checkout refused")
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +137,7 @@ async def _claim_key(
 
 
 _KEY_REUSED = Problem(
-    ("input", "idempotencyKey"), "this key was used for a different checkout", "CONFLICT"
+    ("input", "idempotencyKey"), "this key was used for a different checkout", ProblemCode.CONFLICT
 )
 
 
@@ -167,7 +159,7 @@ async def _replay(session: AsyncSession, ctx: Context, request: CheckoutRequest)
         )
     ).one()
     if earlier.fingerprint != request.fingerprint():
-        raise _Refused([_KEY_REUSED])
+        raise Refused([_KEY_REUSED])
     in_cart = (
         await session.execute(
             select(CartLine.variant_id, CartLine.quantity)
@@ -184,7 +176,7 @@ async def _replay(session: AsyncSession, ctx: Context, request: CheckoutRequest)
             )
         ).all()
         if sorted(map(tuple, in_cart)) != sorted(map(tuple, ordered)):
-            raise _Refused([_KEY_REUSED])
+            raise Refused([_KEY_REUSED])
     rows = await session.scalars(
         select(Order.id).where(Order.checkout_id == earlier.id).order_by(Order.created_at, Order.id)
     )
@@ -196,7 +188,9 @@ async def _price_lines(
 ) -> tuple[list[_PricedLine], list[Problem]]:
     variants = await ctx.loaders.variant_by_id.load_many([line.variant_id for line in lines])
     if not all(variants):
-        return [], [Problem(("cart",), "a product in your cart no longer exists", "NOT_FOUND")]
+        return [], [
+            Problem(("cart",), "a product in your cart no longer exists", ProblemCode.NOT_FOUND)
+        ]
     products = await ctx.loaders.product_by_id.load_many([v.product_id for v in variants])
     problems: list[Problem] = []
     prices = await pricing.unit_prices(ctx, [(line.variant_id, line.quantity) for line in lines])
@@ -277,13 +271,13 @@ async def checkout(ctx: Context, request: CheckoutRequest) -> CheckoutResult:
     problems = _check_request(request)
     if problems:
         return CheckoutResult([], problems)
+    await _warm_price_reads(ctx, request.currency)
     try:
-        order_ids = await _place_orders(ctx, request)
-    except _Refused as refused:
+        # A refusal rolls everything back, the claimed key included: the buyer may fix the
+        # cart and retry with the same key.
+        order_ids = await write_transaction(ctx, lambda tx: _place_orders(tx, ctx, request))
+    except Refused as refused:
         return CheckoutResult([], refused.problems)
-    ctx.events_committed()
-    ctx.forget_reads()
-    await ctx.catalog_changed()  # reserved stock lowers availableQuantity
     return CheckoutResult(order_ids, [])
 
 
@@ -307,48 +301,51 @@ async def _warm_price_reads(ctx: Context, currency: str) -> None:
         await _price_lines(ctx, lines, currency)
 
 
-async def _place_orders(ctx: Context, request: CheckoutRequest) -> list[uuid.UUID]:
+async def _place_orders(
+    tx: WriteTransaction, ctx: Context, request: CheckoutRequest
+) -> list[uuid.UUID]:
     viewer = ctx.viewer
     assert viewer.user_id is not None and viewer.company_id is not None
-    await _warm_price_reads(ctx, request.currency)
-    async with ctx.services.sessions() as session, session.begin():
-        checkout_id = await _claim_key(session, ctx, request.idempotency_key, request.fingerprint())
-        if checkout_id is None:
-            return await _replay(session, ctx, request)
-        cart_id = await lock_cart(session, viewer.user_id, viewer.company_id)
-        lines = (
-            await session.execute(
-                select(CartLine.id, CartLine.variant_id, CartLine.quantity)
-                .where(CartLine.cart_id == cart_id)
-                .order_by(CartLine.created_at, CartLine.id)
-            )
-        ).all()
-        if not lines:
-            raise _Refused([Problem(("cart",), "your cart is empty")])
-        priced, problems = await _price_lines(ctx, lines, request.currency)
-        if problems:
-            raise _Refused(problems)
-        drafts = [line.draft() for line in priced]
-        held, problems = await reserve_stock(session, drafts)
-        if problems:
-            raise _Refused(problems)
-        now = datetime.now(UTC)
-        by_seller: dict[uuid.UUID, list[int]] = defaultdict(list)
-        for index, line in enumerate(priced):
-            by_seller[line.product.seller_id].append(index)
-        order_ids = []
-        for seller_id, indexes in by_seller.items():
-            reservations: list[Reservation] = [r for i in indexes for r in held[i]]
-            order = DraftOrder(
-                buyer_id=viewer.company_id,
-                seller_id=seller_id,
-                placed_by_id=viewer.user_id,
-                currency=request.currency,
-                lines=[drafts[i] for i in indexes],
-                shipping_address=request.address.as_json(),
-                note=request.stored_note,
-                checkout_id=checkout_id,
-            )
-            order_ids.append(await insert_order(session, order, reservations, now))
-        await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
+    session = tx.session
+    checkout_id = await _claim_key(session, ctx, request.idempotency_key, request.fingerprint())
+    if checkout_id is None:
+        return await _replay(session, ctx, request)
+    cart_id = await lock_cart(session, viewer.user_id, viewer.company_id)
+    lines = (
+        await session.execute(
+            select(CartLine.id, CartLine.variant_id, CartLine.quantity)
+            .where(CartLine.cart_id == cart_id)
+            .order_by(CartLine.created_at, CartLine.id)
+        )
+    ).all()
+    if not lines:
+        raise Refused([Problem(("cart",), "your cart is empty")])
+    priced, problems = await _price_lines(ctx, lines, request.currency)
+    if problems:
+        raise Refused(problems)
+    drafts = [line.draft() for line in priced]
+    held, problems = await reserve_stock(session, drafts)
+    if problems:
+        raise Refused(problems)
+    now = datetime.now(UTC)
+    by_seller: dict[uuid.UUID, list[int]] = defaultdict(list)
+    for index, line in enumerate(priced):
+        by_seller[line.product.seller_id].append(index)
+    order_ids = []
+    for seller_id, indexes in by_seller.items():
+        reservations: list[Reservation] = [r for i in indexes for r in held[i]]
+        order = DraftOrder(
+            buyer_id=viewer.company_id,
+            seller_id=seller_id,
+            placed_by_id=viewer.user_id,
+            currency=request.currency,
+            lines=[drafts[i] for i in indexes],
+            shipping_address=request.address.as_json(),
+            note=request.stored_note,
+            checkout_id=checkout_id,
+        )
+        order_ids.append(await insert_order(session, order, reservations, now))
+    await session.execute(delete(CartLine).where(CartLine.cart_id == cart_id))
+    # Reserved stock lowers availableQuantity.
+    tx.changed(events=True, catalog=True)
     return order_ids

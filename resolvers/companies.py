@@ -12,6 +12,7 @@ from domain.problems import Problem
 from domain.text import MAX_NAME_LENGTH
 from resolvers.context import Context
 from resolvers.outcome import Outcome
+from resolvers.transactions import WriteTransaction, write_outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +41,12 @@ async def update_company(ctx: Context, changes: CompanyChanges) -> Outcome:
         values["default_currency"] = changes.default_currency
     if problems:
         return Outcome(problems=problems)
-    if values:
-        async with ctx.services.sessions() as session, session.begin():
-            await session.execute(update(Company).where(Company.id == company_id).values(**values))
-        ctx.forget_reads()
-        await ctx.catalog_changed()  # a seller's name and country show on its products
-    return Outcome(key=company_id)
+    if not values:
+        return Outcome(key=company_id)
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        await tx.session.execute(update(Company).where(Company.id == company_id).values(**values))
+        tx.changed(catalog=True)  # a seller's name and country show on its products
+        return Outcome(key=company_id)
+
+    return await write_outcome(ctx, write)

@@ -63,15 +63,6 @@ class Context:
     # The payload of a WebSocket's connection_init (Strawberry sets it).
     connection_params: Any = None
 
-    def events_committed(self) -> None:
-        """After a commit that wrote outbox events: have them published now."""
-        self.services.on_events_committed()
-
-    async def catalog_changed(self) -> None:
-        """After a commit that changed catalog data anyone may read (see Services): cached
-        answers to anonymous catalog reads are dropped, so the next read shows the change."""
-        await self.services.on_catalog_changed()
-
     def forget_reads(self) -> None:
         """After a write: the loaders' caches may hold rows from before it, so start afresh
         (a mutation payload must show the object as it is now)."""

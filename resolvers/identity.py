@@ -24,9 +24,10 @@ from db.models import Company, Membership, User
 from domain.geography import is_country
 from domain.identity import MemberRole, company_roles
 from domain.money import is_currency
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from domain.text import MAX_NAME_LENGTH
 from resolvers.context import Context, Services
+from resolvers.transactions import Refused, WriteTransaction, write_transaction
 from resolvers.warehouses import ensure_default_warehouse
 
 # Deliberately loose: the real check is that mail arrives. One @, no spaces, a dot after it.
@@ -57,7 +58,9 @@ class Session:
 
 
 # Wrong password and unknown email read the same, so sign-in does not reveal who has an account.
-WRONG_CREDENTIALS = Problem(("password",), "wrong email or password", "INVALID_CREDENTIALS")
+WRONG_CREDENTIALS = Problem(
+    ("password",), "wrong email or password", ProblemCode.INVALID_CREDENTIALS
+)
 
 
 def normalize_email(email: str) -> str:
@@ -121,6 +124,16 @@ async def viewer_for_user(session: AsyncSession, user_id: uuid.UUID) -> Viewer |
     )
 
 
+async def _signed_in(ctx: Context, user_id: uuid.UUID) -> Session:
+    """A new session (tokens) for a user whose password was checked."""
+    try:
+        return await write_transaction(
+            ctx, lambda tx: _start_session(ctx, tx.session, user_id), conflict_at=("email",)
+        )
+    except Refused as refused:
+        return Session(problems=refused.problems)
+
+
 async def _start_session(ctx: Context, session: AsyncSession, user_id: uuid.UUID) -> Session:
     viewer = await viewer_for_user(session, user_id)
     if viewer is None:  # deactivated between the password check and now
@@ -163,44 +176,52 @@ async def register(ctx: Context, data: Registration) -> Session:
                 Problem(
                     ("input", "email"),
                     f"too many registrations from your address; try again in {wait} s",
-                    "THROTTLED",
+                    ProblemCode.THROTTLED,
                 )
             ]
         )
     email = normalize_email(data.email)
     password_hash = await hash_password(data.password)
     user_id, company_id = uuid.uuid4(), uuid.uuid4()
+
+    async def write(tx: WriteTransaction) -> Session:
+        session = tx.session
+        await session.execute(
+            insert(Company).values(
+                id=company_id,
+                name=data.company_name.strip(),
+                country=data.country,
+                default_currency=data.default_currency,
+                is_seller=data.is_seller,
+                is_buyer=data.is_buyer,
+                is_platform=False,
+            )
+        )
+        await session.execute(
+            insert(User).values(
+                id=user_id, email=email, name=data.name.strip(), password_hash=password_hash
+            )
+        )
+        await session.execute(
+            insert(Membership).values(user_id=user_id, company_id=company_id, role=MemberRole.OWNER)
+        )
+        if data.is_seller:
+            await ensure_default_warehouse(session, company_id, data.country)
+        return await _start_session(ctx, session, user_id)
+
     try:
-        async with ctx.services.sessions() as session, session.begin():
-            await session.execute(
-                insert(Company).values(
-                    id=company_id,
-                    name=data.company_name.strip(),
-                    country=data.country,
-                    default_currency=data.default_currency,
-                    is_seller=data.is_seller,
-                    is_buyer=data.is_buyer,
-                    is_platform=False,
-                )
-            )
-            await session.execute(
-                insert(User).values(
-                    id=user_id, email=email, name=data.name.strip(), password_hash=password_hash
-                )
-            )
-            await session.execute(
-                insert(Membership).values(
-                    user_id=user_id, company_id=company_id, role=MemberRole.OWNER
-                )
-            )
-            if data.is_seller:
-                await ensure_default_warehouse(session, company_id, data.country)
-            return await _start_session(ctx, session, user_id)
+        return await write_transaction(ctx, write)
+    except Refused as refused:
+        return Session(problems=refused.problems)
     except IntegrityError as error:
         if "uq_users_email" in str(error.orig):
             return Session(
                 problems=[
-                    Problem(("input", "email"), "an account with this email exists", "EMAIL_TAKEN")
+                    Problem(
+                        ("input", "email"),
+                        "an account with this email exists",
+                        ProblemCode.EMAIL_TAKEN,
+                    )
                 ]
             )
         raise
@@ -218,7 +239,7 @@ async def login(ctx: Context, email: str, password: str) -> Session:
                 Problem(
                     ("email",),
                     f"too many sign-in attempts; try again in {wait} s",
-                    "THROTTLED",
+                    ProblemCode.THROTTLED,
                 )
             ]
         )
@@ -233,8 +254,7 @@ async def login(ctx: Context, email: str, password: str) -> Session:
     if not await verify_password(row.password_hash if row else None, password) or row is None:
         return Session(problems=[WRONG_CREDENTIALS])
     await throttle.succeeded(email, address)
-    async with ctx.services.sessions() as session, session.begin():
-        return await _start_session(ctx, session, row.id)
+    return await _signed_in(ctx, row.id)
 
 
 async def refresh(ctx: Context, refresh_token: str) -> Session:
@@ -243,19 +263,17 @@ async def refresh(ctx: Context, refresh_token: str) -> Session:
             Problem(
                 ("refreshToken",),
                 "the refresh token is invalid, expired or already used; sign in again",
-                "INVALID_CREDENTIALS",
+                ProblemCode.INVALID_CREDENTIALS,
             )
         ]
     )
-    async with ctx.services.sessions() as session:
-        async with session.begin():
-            try:
-                rotation = await rotate_refresh_token(session, refresh_token)
-            except RefreshTokenRejectedError:
-                rotation = None  # the family revocation, if any, commits with this block
-        if rotation is None:
-            return rejected
-        viewer = await viewer_for_user(session, rotation.user_id)
+
+    async def write(tx: WriteTransaction) -> Session:
+        try:
+            rotation = await rotate_refresh_token(tx.session, refresh_token)
+        except RefreshTokenRejectedError:
+            return rejected  # the family revocation, if any, commits
+        viewer = await viewer_for_user(tx.session, rotation.user_id)
         if viewer is None:
             return rejected
         return Session(
@@ -264,9 +282,20 @@ async def refresh(ctx: Context, refresh_token: str) -> Session:
             refresh_token=rotation.refresh_token,
         )
 
+    try:
+        return await write_transaction(ctx, write, conflict_at=("refreshToken",))
+    except Refused as refused:
+        return Session(problems=refused.problems)
+
 
 async def logout(ctx: Context, refresh_token: str) -> list[Problem]:
-    async with ctx.services.sessions() as session, session.begin():
-        if not await revoke_refresh_token(session, refresh_token):
-            return [Problem(("refreshToken",), "unknown refresh token", "NOT_FOUND")]
-    return []
+
+    async def write(tx: WriteTransaction) -> list[Problem]:
+        if not await revoke_refresh_token(tx.session, refresh_token):
+            return [Problem(("refreshToken",), "unknown refresh token", ProblemCode.NOT_FOUND)]
+        return []
+
+    try:
+        return await write_transaction(ctx, write, conflict_at=("refreshToken",))
+    except Refused as refused:
+        return refused.problems

@@ -19,7 +19,7 @@ from db.models import Order, OrderEvent, OrderLine, StockLevel, StockReservation
 from domain.money import Money
 from domain.orders import OrderStatus, PaymentStatus
 from domain.pricing import order_total
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from realtime.outbox import record_order_status
 
 ADDRESS_LIMITS = {"name": 200, "line1": 200, "line2": 200, "city": 120, "postalCode": 20}
@@ -119,7 +119,7 @@ async def reserve_stock(
                 Problem(
                     line.at,
                     f"only {available} of {line.sku} can be ordered now",
-                    "OUT_OF_STOCK",
+                    ProblemCode.OUT_OF_STOCK,
                 )
             )
             continue

@@ -19,11 +19,12 @@ from domain.orders import (
     consumes_stock,
     releases_stock,
 )
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from realtime.outbox import record_order_status
 from resolvers.context import Context
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
+from resolvers.transactions import WriteTransaction, write_outcome
 from resolvers.two_party_listing import TwoPartyTable
 
 ORDERS = TwoPartyTable(
@@ -65,14 +66,16 @@ async def change_status(
     once one wins and the other meets the new status (an INVALID_TRANSITION)."""
     company = ctx.viewer.company_id
     key = key_of(global_id, "Order")
-    not_found = Outcome(problems=[Problem(("id",), "no such order", "NOT_FOUND")])
+    not_found = Outcome(problems=[Problem(("id",), "no such order", ProblemCode.NOT_FOUND)])
     if key is None or company is None:
         return not_found
     if note is not None and len(note) > MAX_NOTE_LENGTH:
         return Outcome(
             problems=[Problem((note_path,), f"must be at most {MAX_NOTE_LENGTH} characters")]
         )
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         order = (
             await session.execute(
                 select(Order.status, Order.buyer_id, Order.seller_id)
@@ -115,11 +118,11 @@ async def change_status(
             status=target,
             at=now,
         )
-    ctx.events_committed()
-    ctx.forget_reads()
-    if releases_stock(target) or consumes_stock(target):
-        await ctx.catalog_changed()
-    return Outcome(key=key)
+        # Released or consumed stock changes availableQuantity.
+        tx.changed(events=True, catalog=releases_stock(target) or consumes_stock(target))
+        return Outcome(key=key)
+
+    return await write_outcome(ctx, write, conflict_at=("id",))
 
 
 async def _settle_reservations(session: Any, order_id: uuid.UUID, *, consume: bool) -> None:

@@ -22,11 +22,12 @@ from db.models import FxRate, PriceList, PriceListEntry, ProductVariant
 from domain.identity import CompanyRole
 from domain.money import Money, currency_exponent, has_at_most_exponent_decimals, is_currency
 from domain.pricing import MAX_QUANTITY, MAX_UNIT_PRICE, Tier, buyer_unit_price
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from resolvers.context import Context
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
 from resolvers.pagination import PageRequest, encode_cursor, newest_first_position
+from resolvers.transactions import Refused, WriteTransaction, write_outcome, write_transaction
 
 MAX_PRICE_LIST_NAME_LENGTH = 120
 # setPriceListEntries replaces all entries, so this bounds a whole list (and PriceList.entries).
@@ -224,7 +225,7 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
     buyer = await ctx.loaders.company_by_id.load(buyer_key) if buyer_key else None
     at = ("input", "buyerId")
     if buyer is None:
-        problems.append(Problem(at, "no such company", "NOT_FOUND"))
+        problems.append(Problem(at, "no such company", ProblemCode.NOT_FOUND))
     elif buyer.id == seller_id:
         problems.append(Problem(at, "a price list is for another company than yours"))
     elif not buyer.is_buyer:
@@ -232,7 +233,9 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
     if problems:
         return Outcome(problems=problems)
     price_list_id = uuid.uuid4()
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         await session.execute(
             insert(PriceList).values(
                 id=price_list_id,
@@ -244,13 +247,14 @@ async def create_price_list(ctx: Context, spec: PriceListSpec) -> Outcome:
                 valid_to=spec.valid_to,
             )
         )
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return Outcome(key=price_list_id)
+        tx.changed(catalog=True)
+        return Outcome(key=price_list_id)
+
+    return await write_outcome(ctx, write)
 
 
 def _own_list_problem(name: str) -> Problem:
-    return Problem((name,), "no such price list of yours", "NOT_FOUND")
+    return Problem((name,), "no such price list of yours", ProblemCode.NOT_FOUND)
 
 
 def check_entries(
@@ -267,7 +271,9 @@ def check_entries(
         at = ("entries", str(index))
         variant = variants.get(key) if key is not None else None
         if variant is None:
-            problems.append(Problem((*at, "variantId"), "no such variant of yours", "NOT_FOUND"))
+            problems.append(
+                Problem((*at, "variantId"), "no such variant of yours", ProblemCode.NOT_FOUND)
+            )
         elif variant.currency != currency:
             problems.append(
                 Problem(
@@ -303,7 +309,7 @@ def check_entries(
                     Problem(
                         (*at, "minQuantity"),
                         "this variant already has an entry for this minQuantity in this input",
-                        "DUPLICATE",
+                        ProblemCode.DUPLICATE,
                     )
                 )
             seen.add((key, entry.min_quantity))
@@ -325,7 +331,9 @@ async def set_price_list_entries(
             ]
         )
     keys = [key_of(entry.variant_id, "ProductVariant") for entry in entries]
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         # Locked: two concurrent replacements of one list apply one after the other.
         currency = await session.scalar(
             select(PriceList.currency)
@@ -364,9 +372,10 @@ async def set_price_list_entries(
                     for entry, key in zip(entries, keys, strict=True)
                 ],
             )
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return Outcome(key=list_key)
+        tx.changed(catalog=True)
+        return Outcome(key=list_key)
+
+    return await write_outcome(ctx, write, conflict_at=("priceListId",))
 
 
 async def delete_price_list(ctx: Context, price_list_global_id: str) -> Outcome:
@@ -375,17 +384,20 @@ async def delete_price_list(ctx: Context, price_list_global_id: str) -> Outcome:
     list_key = key_of(price_list_global_id, "PriceList")
     if list_key is None:
         return Outcome(problems=[_own_list_problem("id")])
-    async with ctx.services.sessions() as session, session.begin():
+
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         deleted = await session.scalar(
             delete(PriceList)
             .where(PriceList.id == list_key, PriceList.seller_id == seller_id)
             .returning(PriceList.id)
         )
-    if deleted is None:
-        return Outcome(problems=[_own_list_problem("id")])
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return Outcome(key=deleted)
+        if deleted is None:
+            return Outcome(problems=[_own_list_problem("id")])
+        tx.changed(catalog=True)
+        return Outcome(key=deleted)
+
+    return await write_outcome(ctx, write, conflict_at=("id",))
 
 
 # --- exchange rates --------------------------------------------------------------------------
@@ -444,8 +456,13 @@ async def set_fx_rate(
         index_elements=[FxRate.base, FxRate.quote, FxRate.effective_at],
         set_={"rate": values.excluded.rate},
     ).returning(FxRate.base, FxRate.quote, FxRate.rate, FxRate.effective_at)
-    async with ctx.services.sessions() as session, session.begin():
-        row = (await session.execute(statement)).one()
-    ctx.forget_reads()
-    await ctx.catalog_changed()
-    return FxRateOutcome(row=row)
+
+    async def write(tx: WriteTransaction) -> Any:
+        row = (await tx.session.execute(statement)).one()
+        tx.changed(catalog=True)
+        return row
+
+    try:
+        return FxRateOutcome(row=await write_transaction(ctx, write, conflict_at=("base",)))
+    except Refused as refused:
+        return FxRateOutcome(problems=refused.problems)

@@ -18,6 +18,7 @@ from db.models import Quote, QuoteRequest
 from domain.quotes import QuoteStatus
 from resolvers.context import Services
 from resolvers.quotes import expire_quote
+from resolvers.transactions import WriteTransaction, run_transaction
 
 log = logging.getLogger(__name__)
 
@@ -27,32 +28,37 @@ EXPIRY_BATCH_SIZE = 200
 async def expire_due_quotes(services: Services, *, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
     """Expire every quote due now, one transaction per batch; how many were expired."""
     expired = 0
-    while True:
-        async with services.sessions() as session, session.begin():
-            now = datetime.now(UTC)
-            due = (
-                await session.execute(
-                    select(
-                        Quote.id.label("quote_id"),
-                        QuoteRequest.id,
-                        QuoteRequest.status,
-                        QuoteRequest.buyer_id,
-                        QuoteRequest.seller_id,
-                    )
-                    .join(QuoteRequest, QuoteRequest.id == Quote.request_id)
-                    .where(Quote.status == QuoteStatus.PENDING, Quote.valid_until <= now)
-                    .order_by(Quote.valid_until)
-                    .limit(batch_size)
-                    # Both rows: the re-check after a concurrent commit then sees both as they are.
-                    .with_for_update(of=(Quote, QuoteRequest), skip_locked=True)
+
+    async def expire_batch(tx: WriteTransaction) -> int:
+        session = tx.session
+        now = datetime.now(UTC)
+        due = (
+            await session.execute(
+                select(
+                    Quote.id.label("quote_id"),
+                    QuoteRequest.id,
+                    QuoteRequest.status,
+                    QuoteRequest.buyer_id,
+                    QuoteRequest.seller_id,
                 )
-            ).all()
-            for row in due:
-                await expire_quote(session, row, row.quote_id, now)
+                .join(QuoteRequest, QuoteRequest.id == Quote.request_id)
+                .where(Quote.status == QuoteStatus.PENDING, Quote.valid_until <= now)
+                .order_by(Quote.valid_until)
+                .limit(batch_size)
+                # Both rows: the re-check after a concurrent commit then sees both as they are.
+                .with_for_update(of=(Quote, QuoteRequest), skip_locked=True)
+            )
+        ).all()
+        for row in due:
+            await expire_quote(session, row, row.quote_id, now)
         if due:
-            services.on_events_committed()
-        expired += len(due)
-        if len(due) < batch_size:
+            tx.changed(events=True)
+        return len(due)
+
+    while True:
+        count = await run_transaction(services, expire_batch)
+        expired += count
+        if count < batch_size:
             return expired
 
 

@@ -13,7 +13,7 @@ answers EXPIRED.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -28,7 +28,7 @@ from db.models import Order, Quote, QuoteLine, QuoteRequest, QuoteRequestLine
 from domain.catalog import ProductStatus
 from domain.money import Money
 from domain.orders import Side
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from domain.quotes import (
     QUOTE_AFTER,
     QuoteAction,
@@ -60,7 +60,7 @@ from resolvers.order_placement import (
     reserve_stock,
 )
 from resolvers.outcome import Outcome
-from resolvers.transactions import run_write
+from resolvers.transactions import Refused, WriteTransaction, write_outcome
 from resolvers.two_party_listing import TwoPartyTable
 
 # --- what the mutations are given -------------------------------------------------------------
@@ -189,7 +189,9 @@ async def _check_lines(
                 product.status == ProductStatus.DRAFT and product.seller_id != ctx.viewer.company_id
             )
         ):
-            line_problems.append(Problem((*at, "variantId"), "no such variant", "NOT_FOUND"))
+            line_problems.append(
+                Problem((*at, "variantId"), "no such variant", ProblemCode.NOT_FOUND)
+            )
             if quantity < 1:
                 line_problems.append(Problem((*at, "quantity"), "must be at least 1"))
         else:
@@ -201,7 +203,9 @@ async def _check_lines(
                 line_problems.append(Problem((*at, "variantId"), "this product is not for sale"))
             elif variant.id in seen:
                 line_problems.append(
-                    Problem((*at, "variantId"), "this variant has a line already", "DUPLICATE")
+                    Problem(
+                        (*at, "variantId"), "this variant has a line already", ProblemCode.DUPLICATE
+                    )
                 )
             seen.add(variant.id)
             rule = quantity_rules(variant).check(quantity) or check_quantity_bound(quantity)
@@ -232,7 +236,7 @@ async def _seller(ctx: Context, seller_global_id: str) -> tuple[Row[Any] | None,
     company = await ctx.loaders.company_by_id.load(key) if key else None
     at = ("input", "sellerId")
     if company is None:
-        return None, Problem(at, "no such company", "NOT_FOUND")
+        return None, Problem(at, "no such company", ProblemCode.NOT_FOUND)
     if company.id == ctx.viewer.company_id:
         return None, Problem(at, "your company cannot ask itself for a quote")
     if not company.is_seller:
@@ -241,14 +245,6 @@ async def _seller(ctx: Context, seller_global_id: str) -> tuple[Row[Any] | None,
 
 
 # --- writes ----------------------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    """Raised inside a transaction to roll it back (what it wrote is undone)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("refused")
-        self.problems = problems
 
 
 def _stored(note: str | None) -> str | None:
@@ -356,26 +352,7 @@ async def expire_quote(
 
 
 def _expired(path: str, valid_until: datetime) -> Problem:
-    return Problem((path,), f"the quote expired at {valid_until.isoformat()}", "EXPIRED")
-
-
-class _Write:
-    """Runs a mutation's transaction (once more after a lock conflict), then wakes the relay
-    when it wrote events and drops the loaders' stale reads."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.wrote_events = False
-
-    async def run(self, write: Callable[[], Awaitable[Outcome]], path: tuple[str, ...]) -> Outcome:
-        try:
-            outcome = await run_write(write, path)
-        except _Refused as refused:
-            outcome = Outcome(problems=refused.problems)
-        if self.wrote_events:
-            self.ctx.events_committed()
-            self.ctx.forget_reads()
-        return outcome
+    return Problem((path,), f"the quote expired at {valid_until.isoformat()}", ProblemCode.EXPIRED)
 
 
 async def request_quote(ctx: Context, spec: QuoteRequestSpec) -> Outcome:
@@ -403,51 +380,50 @@ async def request_quote(ctx: Context, spec: QuoteRequestSpec) -> Outcome:
     if problems or seller is None:
         return Outcome(problems=problems)
     request_id = uuid.uuid4()
-    write = _Write(ctx)
 
-    async def insert_request() -> Outcome:
+    async def insert_request(tx: WriteTransaction) -> Outcome:
+        session = tx.session
         now = datetime.now(UTC)
-        async with ctx.services.sessions() as session, session.begin():
-            await session.execute(
-                insert(QuoteRequest).values(
-                    id=request_id,
-                    buyer_id=buyer_id,
-                    seller_id=seller.id,
-                    requested_by_id=user_id,
-                    status=QuoteRequestStatus.OPEN,
-                    currency=currency,
-                    note=_stored(spec.note),
-                    needed_by=spec.needed_by,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await session.execute(
-                insert(QuoteRequestLine),
-                [
-                    {
-                        "request_id": request_id,
-                        "position": position,
-                        "variant_id": line.variant.id,
-                        "quantity": line.quantity,
-                        "target_unit_price_minor": line.price.minor if line.price else None,
-                    }
-                    for position, line in enumerate(lines)
-                ],
-            )
-            await record_quote_event(
-                session,
-                request_id=request_id,
+        await session.execute(
+            insert(QuoteRequest).values(
+                id=request_id,
                 buyer_id=buyer_id,
                 seller_id=seller.id,
-                kind=QuoteEventKind.REQUESTED,
-                quote_id=None,
-                at=now,
+                requested_by_id=user_id,
+                status=QuoteRequestStatus.OPEN,
+                currency=currency,
+                note=_stored(spec.note),
+                needed_by=spec.needed_by,
+                created_at=now,
+                updated_at=now,
             )
-            write.wrote_events = True
+        )
+        await session.execute(
+            insert(QuoteRequestLine),
+            [
+                {
+                    "request_id": request_id,
+                    "position": position,
+                    "variant_id": line.variant.id,
+                    "quantity": line.quantity,
+                    "target_unit_price_minor": line.price.minor if line.price else None,
+                }
+                for position, line in enumerate(lines)
+            ],
+        )
+        await record_quote_event(
+            session,
+            request_id=request_id,
+            buyer_id=buyer_id,
+            seller_id=seller.id,
+            kind=QuoteEventKind.REQUESTED,
+            quote_id=None,
+            at=now,
+        )
+        tx.changed(events=True)
         return Outcome(key=request_id)
 
-    return await write.run(insert_request, ("input",))
+    return await write_outcome(ctx, insert_request, conflict_at=("input",))
 
 
 async def submit_quote(ctx: Context, request_global_id: str, spec: QuoteSpec) -> Outcome:
@@ -458,7 +434,9 @@ async def submit_quote(ctx: Context, request_global_id: str, spec: QuoteSpec) ->
     request = await quote_request_by_id(ctx, key) if key else None
     side = side_of(ctx, request)
     if request is None or side is None:
-        return Outcome(problems=[Problem(("requestId",), "no such quote request", "NOT_FOUND")])
+        return Outcome(
+            problems=[Problem(("requestId",), "no such quote request", ProblemCode.NOT_FOUND)]
+        )
     currency = spec.currency or request.currency
     lines, problems = await _check_lines(
         ctx,
@@ -478,81 +456,80 @@ async def submit_quote(ctx: Context, request_global_id: str, spec: QuoteSpec) ->
         return Outcome(problems=problems)
     total = sum(line.price.minor * line.quantity for line in lines if line.price)
     quote_id = uuid.uuid4()
-    write = _Write(ctx)
 
-    async def insert_quote() -> Outcome:
-        async with ctx.services.sessions() as session, session.begin():
-            locked = await _lock_request(session, request.id)
-            pending = await _pending_quote(session, request.id)
-            now = datetime.now(UTC)
-            if pending is not None and is_due(pending.valid_until, now):
-                await expire_quote(session, locked, pending.id, now)
-                write.wrote_events = True
-                return Outcome(problems=[_expired("requestId", pending.valid_until)])
-            move = request_move(QuoteRequestStatus(locked.status), QuoteAction.SUBMIT, side)
-            if isinstance(move, Problem):
-                return Outcome(problems=[_at("requestId", move)])
-            earlier = int(
-                await session.scalar(
-                    select(func.max(Quote.version)).where(Quote.request_id == request.id)
-                )
-                or 0
+    async def insert_quote(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        locked = await _lock_request(session, request.id)
+        pending = await _pending_quote(session, request.id)
+        now = datetime.now(UTC)
+        if pending is not None and is_due(pending.valid_until, now):
+            await expire_quote(session, locked, pending.id, now)
+            tx.changed(events=True)
+            return Outcome(problems=[_expired("requestId", pending.valid_until)])
+        move = request_move(QuoteRequestStatus(locked.status), QuoteAction.SUBMIT, side)
+        if isinstance(move, Problem):
+            return Outcome(problems=[_at("requestId", move)])
+        earlier = int(
+            await session.scalar(
+                select(func.max(Quote.version)).where(Quote.request_id == request.id)
             )
-            if pending is not None:  # first, so that only one quote is ever PENDING
-                await session.execute(
-                    update(Quote)
-                    .where(Quote.id == pending.id)
-                    .values(status=QUOTE_AFTER[QuoteAction.SUBMIT], updated_at=now)
-                )
+            or 0
+        )
+        if pending is not None:  # first, so that only one quote is ever PENDING
             await session.execute(
-                insert(Quote).values(
-                    id=quote_id,
-                    request_id=request.id,
-                    version=earlier + 1,
-                    status=QuoteStatus.PENDING,
-                    proposed_by=side,
-                    created_by_id=viewer.user_id,
-                    currency=currency,
-                    total_minor=total,
-                    valid_until=spec.valid_until,
-                    note=_stored(spec.note),
-                    created_at=now,
-                    updated_at=now,
-                )
+                update(Quote)
+                .where(Quote.id == pending.id)
+                .values(status=QUOTE_AFTER[QuoteAction.SUBMIT], updated_at=now)
             )
-            await session.execute(
-                insert(QuoteLine),
-                [
-                    {
-                        "quote_id": quote_id,
-                        "position": position,
-                        "variant_id": line.variant.id,
-                        "quantity": line.quantity,
-                        "unit_price_minor": line.price.minor,
-                        "line_total_minor": line.price.minor * line.quantity,
-                    }
-                    for position, line in enumerate(lines)
-                    if line.price is not None
-                ],
-            )
-            await session.execute(
-                update(QuoteRequest)
-                .where(QuoteRequest.id == request.id)
-                .values(status=move.to, updated_at=now)
-            )
-            await record_quote_event(
-                session,
+        await session.execute(
+            insert(Quote).values(
+                id=quote_id,
                 request_id=request.id,
-                buyer_id=locked.buyer_id,
-                seller_id=locked.seller_id,
-                kind=submission_event(side, earlier_quotes=earlier),
-                quote_id=quote_id,
-                at=now,
+                version=earlier + 1,
+                status=QuoteStatus.PENDING,
+                proposed_by=side,
+                created_by_id=viewer.user_id,
+                currency=currency,
+                total_minor=total,
+                valid_until=spec.valid_until,
+                note=_stored(spec.note),
+                created_at=now,
+                updated_at=now,
             )
-            write.wrote_events = True
+        )
+        await session.execute(
+            insert(QuoteLine),
+            [
+                {
+                    "quote_id": quote_id,
+                    "position": position,
+                    "variant_id": line.variant.id,
+                    "quantity": line.quantity,
+                    "unit_price_minor": line.price.minor,
+                    "line_total_minor": line.price.minor * line.quantity,
+                }
+                for position, line in enumerate(lines)
+                if line.price is not None
+            ],
+        )
+        await session.execute(
+            update(QuoteRequest)
+            .where(QuoteRequest.id == request.id)
+            .values(status=move.to, updated_at=now)
+        )
+        await record_quote_event(
+            session,
+            request_id=request.id,
+            buyer_id=locked.buyer_id,
+            seller_id=locked.seller_id,
+            kind=submission_event(side, earlier_quotes=earlier),
+            quote_id=quote_id,
+            at=now,
+        )
+        tx.changed(events=True)
         return Outcome(key=quote_id)
 
-    return await write.run(insert_quote, ("requestId",))
+    return await write_outcome(ctx, insert_quote, conflict_at=("requestId",))
 
 
 async def _visible_quote(
@@ -566,7 +543,7 @@ async def _visible_quote(
     return quote, request, side_of(ctx, request)
 
 
-_NO_QUOTE = Problem(("quoteId",), "no such quote", "NOT_FOUND")
+_NO_QUOTE = Problem(("quoteId",), "no such quote", ProblemCode.NOT_FOUND)
 
 
 async def accept_quote(ctx: Context, quote_global_id: str, address: Address) -> Outcome:
@@ -601,52 +578,48 @@ async def accept_quote(ctx: Context, quote_global_id: str, address: Address) -> 
         for index, (row, variant, product) in enumerate(zip(rows, variants, products, strict=True))
     ]
     shipping_address = address.as_json()
-    write = _Write(ctx)
 
-    async def place_order() -> Outcome:
-        async with ctx.services.sessions() as session, session.begin():
-            locked = await _lock_request(session, request.id)
-            current = await _quote_state(session, quote.id)
-            if current.status == QuoteStatus.ACCEPTED and side == Side.BUYER:
-                return await _replay_acceptance(session, locked.order_id, shipping_address)
-            refusal = _quote_refusal(current, locked, QuoteAction.ACCEPT, side)
-            if refusal is not None:
-                return Outcome(problems=[refusal])
-            now = datetime.now(UTC)
-            if is_due(current.valid_until, now):
-                await expire_quote(session, locked, quote.id, now)
-                write.wrote_events = True
-                return Outcome(problems=[_expired("quoteId", current.valid_until)])
-            held, problems = await reserve_stock(session, drafts)
-            if problems:
-                raise _Refused(problems)
-            order = DraftOrder(
-                buyer_id=locked.buyer_id,
-                seller_id=locked.seller_id,
-                placed_by_id=user_id,
-                currency=quote.currency,
-                lines=drafts,
-                shipping_address=shipping_address,
-                note=None,
-            )
-            order_id = await insert_order(session, order, [r for line in held for r in line], now)
-            await _close(
-                session,
-                locked,
-                QuoteAction.ACCEPT,
-                side,
-                quote.id,
-                now,
-                QuoteEventKind.ACCEPTED,
-                order_id=order_id,
-            )
-            write.wrote_events = True
+    async def place_order(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        locked = await _lock_request(session, request.id)
+        current = await _quote_state(session, quote.id)
+        if current.status == QuoteStatus.ACCEPTED and side == Side.BUYER:
+            return await _replay_acceptance(session, locked.order_id, shipping_address)
+        refusal = _quote_refusal(current, locked, QuoteAction.ACCEPT, side)
+        if refusal is not None:
+            return Outcome(problems=[refusal])
+        now = datetime.now(UTC)
+        if is_due(current.valid_until, now):
+            await expire_quote(session, locked, quote.id, now)
+            tx.changed(events=True)
+            return Outcome(problems=[_expired("quoteId", current.valid_until)])
+        held, problems = await reserve_stock(session, drafts)
+        if problems:
+            raise Refused(problems)
+        order = DraftOrder(
+            buyer_id=locked.buyer_id,
+            seller_id=locked.seller_id,
+            placed_by_id=user_id,
+            currency=quote.currency,
+            lines=drafts,
+            shipping_address=shipping_address,
+            note=None,
+        )
+        order_id = await insert_order(session, order, [r for line in held for r in line], now)
+        await _close(
+            session,
+            locked,
+            QuoteAction.ACCEPT,
+            side,
+            quote.id,
+            now,
+            QuoteEventKind.ACCEPTED,
+            order_id=order_id,
+        )
+        tx.changed(events=True, catalog=True)  # the order reserved stock
         return Outcome(key=order_id)
 
-    outcome = await write.run(place_order, ("quoteId",))
-    if outcome.key is not None and write.wrote_events:
-        await ctx.catalog_changed()  # the order reserved stock (a replay wrote nothing)
-    return outcome
+    return await write_outcome(ctx, place_order, conflict_at=("quoteId",))
 
 
 async def _replay_acceptance(
@@ -661,7 +634,7 @@ async def _replay_acceptance(
                 Problem(
                     ("shippingAddress",),
                     "this quote was accepted already, with another shipping address",
-                    "CONFLICT",
+                    ProblemCode.CONFLICT,
                 )
             ]
         )
@@ -676,34 +649,33 @@ async def decline_quote(ctx: Context, quote_global_id: str, reason: str | None) 
     problem = check_note(reason, ("reason",))
     if problem is not None:
         return Outcome(problems=[problem])
-    write = _Write(ctx)
 
-    async def decline() -> Outcome:
-        async with ctx.services.sessions() as session, session.begin():
-            locked = await _lock_request(session, request.id)
-            current = await _quote_state(session, quote.id)
-            refusal = _quote_refusal(current, locked, QuoteAction.DECLINE, side)
-            if refusal is not None:
-                return Outcome(problems=[refusal])
-            now = datetime.now(UTC)
-            if is_due(current.valid_until, now):
-                await expire_quote(session, locked, quote.id, now)
-                write.wrote_events = True
-                return Outcome(problems=[_expired("quoteId", current.valid_until)])
-            await _close(
-                session,
-                locked,
-                QuoteAction.DECLINE,
-                side,
-                quote.id,
-                now,
-                QuoteEventKind.DECLINED,
-                close_reason=_stored(reason),
-            )
-            write.wrote_events = True
+    async def decline(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        locked = await _lock_request(session, request.id)
+        current = await _quote_state(session, quote.id)
+        refusal = _quote_refusal(current, locked, QuoteAction.DECLINE, side)
+        if refusal is not None:
+            return Outcome(problems=[refusal])
+        now = datetime.now(UTC)
+        if is_due(current.valid_until, now):
+            await expire_quote(session, locked, quote.id, now)
+            tx.changed(events=True)
+            return Outcome(problems=[_expired("quoteId", current.valid_until)])
+        await _close(
+            session,
+            locked,
+            QuoteAction.DECLINE,
+            side,
+            quote.id,
+            now,
+            QuoteEventKind.DECLINED,
+            close_reason=_stored(reason),
+        )
+        tx.changed(events=True)
         return Outcome(key=quote.id)
 
-    return await write.run(decline, ("quoteId",))
+    return await write_outcome(ctx, decline, conflict_at=("quoteId",))
 
 
 async def cancel_quote_request(ctx: Context, request_global_id: str, reason: str | None) -> Outcome:
@@ -712,35 +684,36 @@ async def cancel_quote_request(ctx: Context, request_global_id: str, reason: str
     request = await quote_request_by_id(ctx, key) if key else None
     side = side_of(ctx, request)
     if request is None or side is None:
-        return Outcome(problems=[Problem(("requestId",), "no such quote request", "NOT_FOUND")])
+        return Outcome(
+            problems=[Problem(("requestId",), "no such quote request", ProblemCode.NOT_FOUND)]
+        )
     problem = check_note(reason, ("reason",))
     if problem is not None:
         return Outcome(problems=[problem])
-    write = _Write(ctx)
 
-    async def cancel() -> Outcome:
-        async with ctx.services.sessions() as session, session.begin():
-            locked = await _lock_request(session, request.id)
-            refusal = _refusal(locked, QuoteAction.CANCEL, side)
-            if refusal is not None:
-                return Outcome(problems=[_at("requestId", refusal)])
-            pending = await _pending_quote(session, request.id)
-            now = datetime.now(UTC)
-            if pending is not None and is_due(pending.valid_until, now):
-                await expire_quote(session, locked, pending.id, now)
-                write.wrote_events = True
-                return Outcome(problems=[_expired("requestId", pending.valid_until)])
-            await _close(
-                session,
-                locked,
-                QuoteAction.CANCEL,
-                side,
-                pending.id if pending else None,
-                now,
-                QuoteEventKind.CANCELLED,
-                close_reason=_stored(reason),
-            )
-            write.wrote_events = True
+    async def cancel(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        locked = await _lock_request(session, request.id)
+        refusal = _refusal(locked, QuoteAction.CANCEL, side)
+        if refusal is not None:
+            return Outcome(problems=[_at("requestId", refusal)])
+        pending = await _pending_quote(session, request.id)
+        now = datetime.now(UTC)
+        if pending is not None and is_due(pending.valid_until, now):
+            await expire_quote(session, locked, pending.id, now)
+            tx.changed(events=True)
+            return Outcome(problems=[_expired("requestId", pending.valid_until)])
+        await _close(
+            session,
+            locked,
+            QuoteAction.CANCEL,
+            side,
+            pending.id if pending else None,
+            now,
+            QuoteEventKind.CANCELLED,
+            close_reason=_stored(reason),
+        )
+        tx.changed(events=True)
         return Outcome(key=request.id)
 
-    return await write.run(cancel, ("requestId",))
+    return await write_outcome(ctx, cancel, conflict_at=("requestId",))

@@ -1,19 +1,88 @@
-"""Write transactions that a lock conflict turns into a CONFLICT userError, not a server error."""
+"""The one write path: every mutation's transaction runs through `write_transaction`.
+
+It owns the session and the transaction, and with them
+- refusals: `Refused(problems)` raised anywhere inside rolls everything back, and the problems
+  become the payload's userErrors;
+- lock conflicts (a deadlock, a serialization failure, a `lock_timeout` that ran out): the whole
+  transaction runs once more, and if it conflicts again the answer is a CONFLICT userError, not
+  a server error (PostgreSQL rolled the loser back, so nothing of it is written);
+- after-commit hooks registered during the transaction (`tx.changed(events=..., catalog=...)`,
+  `tx.after_commit(hook)`): publishing the outbox events it wrote, dropping cached catalog
+  answers, fresh loaders. They run after a successful commit only, in the order registered, and
+  never after a rollback (a retried attempt starts with none).
+
+A write that returns normally commits, problems or not: a mutation may record something (a due
+quote expired) and still answer with a userError.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from resolvers.outcome import Outcome
+
+if TYPE_CHECKING:
+    from resolvers.context import Context, Services
+
+T = TypeVar("T")
+AfterCommit = Callable[[], Awaitable[None] | None]
 
 # deadlock_detected, serialization_failure, lock_not_available (lock_timeout ran out).
 LOCK_CONFLICT_STATES = frozenset({"40P01", "40001", "55P03"})
 BUSY_MESSAGE = "busy, try again"
+
+
+class Refused(Exception):
+    """Raised inside a write transaction: roll it all back and answer with these problems."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("refused")
+        self.problems = list(problems)
+
+
+class WriteTransaction:
+    """One attempt at a mutation's transaction: its session, and what to do once it commits."""
+
+    def __init__(
+        self, session: AsyncSession, services: Services, forget_reads: Callable[[], None] | None
+    ) -> None:
+        self.session = session
+        self._services = services
+        self._forget_reads = forget_reads
+        self._after_commit: list[AfterCommit] = []
+
+    def after_commit(self, hook: AfterCommit) -> None:
+        """Run `hook` (sync or async) once this transaction has committed; a hook registered
+        twice runs once."""
+        if hook not in self._after_commit:
+            self._after_commit.append(hook)
+
+    def changed(self, *, events: bool = False, catalog: bool = False) -> None:
+        """This transaction changed data. After its commit: with `events` (it wrote outbox
+        rows) the relay publishes them now; the request's loaders start afresh (a payload
+        shows the object as committed); with `catalog` (it changed what the public catalog
+        shows: products, variants, tiers, stock, prices, rates, sellers) cached catalog answers
+        are dropped on every replica."""
+        if events:
+            self.after_commit(self._services.on_events_committed)
+        if self._forget_reads is not None:
+            self.after_commit(self._forget_reads)
+        if catalog:
+            self.after_commit(self._services.on_catalog_changed)
+
+    async def _committed(self) -> None:
+        for hook in self._after_commit:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
 
 
 def is_lock_conflict(error: DBAPIError) -> bool:
@@ -25,22 +94,67 @@ def is_lock_conflict(error: DBAPIError) -> bool:
     return state in LOCK_CONFLICT_STATES
 
 
-async def run_write(
-    write: Callable[[], Awaitable[Outcome]], path: tuple[str, ...] = ("input",)
-) -> Outcome:
-    """Run `write` (one whole transaction of its own); after a lock conflict run it once more,
-    and if that conflicts too, answer CONFLICT at `path`. PostgreSQL has rolled the loser back,
-    so nothing of it is written."""
+async def retry_lock_conflict(
+    attempt: Callable[[], Awaitable[T]], conflict_at: tuple[str, ...] = ("input",)
+) -> T:
+    """Run `attempt` (one whole transaction); after a lock conflict run it once more, and if
+    that conflicts too, raise Refused with CONFLICT at `conflict_at`."""
     try:
-        return await write()
+        return await attempt()
     except DBAPIError as error:
         if not is_lock_conflict(error):
             raise
     # A short random pause, so two losers of one deadlock do not meet again at once.
     await asyncio.sleep(random.uniform(0.01, 0.05))  # noqa: S311 (jitter, not a secret)
     try:
-        return await write()
+        return await attempt()
     except DBAPIError as error:
         if not is_lock_conflict(error):
             raise
-    return Outcome(problems=[Problem(path, BUSY_MESSAGE, "CONFLICT")])
+    raise Refused([Problem(conflict_at, BUSY_MESSAGE, ProblemCode.CONFLICT)])
+
+
+async def run_transaction(
+    services: Services,
+    write: Callable[[WriteTransaction], Awaitable[T]],
+    *,
+    conflict_at: tuple[str, ...] = ("input",),
+    forget_reads: Callable[[], None] | None = None,
+) -> T:
+    """Run `write` in a transaction of its own (see the module's docstring); raises Refused
+    when it was refused or lost a lock conflict twice, with nothing written."""
+
+    async def attempt() -> T:
+        async with services.sessions() as session:
+            tx = WriteTransaction(session, services, forget_reads)
+            async with session.begin():
+                result = await write(tx)
+        await tx._committed()
+        return result
+
+    return await retry_lock_conflict(attempt, conflict_at)
+
+
+async def write_transaction(
+    ctx: Context,
+    write: Callable[[WriteTransaction], Awaitable[T]],
+    *,
+    conflict_at: tuple[str, ...] = ("input",),
+) -> T:
+    """A mutation's transaction (see the module's docstring); raises Refused."""
+    return await run_transaction(
+        ctx.services, write, conflict_at=conflict_at, forget_reads=ctx.forget_reads
+    )
+
+
+async def write_outcome(
+    ctx: Context,
+    write: Callable[[WriteTransaction], Awaitable[Outcome]],
+    *,
+    conflict_at: tuple[str, ...] = ("input",),
+) -> Outcome:
+    """A mutation's transaction whose refusal is its Outcome's problems."""
+    try:
+        return await write_transaction(ctx, write, conflict_at=conflict_at)
+    except Refused as refused:
+        return Outcome(problems=refused.problems)

@@ -15,7 +15,7 @@ from db.models import Company, Warehouse
 from domain.problems import Problem
 from resolvers.context import Context
 from resolvers.outcome import Outcome
-from resolvers.transactions import run_write
+from resolvers.transactions import WriteTransaction, write_outcome
 
 DEFAULT_WAREHOUSE_NAME = "Main warehouse"
 
@@ -86,47 +86,40 @@ async def create_warehouse(ctx: Context, name: str, country: str, is_default: bo
         )
     warehouse_id = uuid.uuid4()
 
-    async def write() -> Outcome:
-        async with ctx.services.sessions() as session, session.begin():
-            # Lock the company's row so counting and inserting cannot interleave with another
-            # call. FOR NO KEY UPDATE, not FOR UPDATE: checkouts and other writes take FOR KEY
-            # SHARE on it through their foreign keys, and must not wait for this.
+    async def write(tx: WriteTransaction) -> Outcome:
+        session = tx.session
+        # Lock the company's row so counting and inserting cannot interleave with another
+        # call. FOR NO KEY UPDATE, not FOR UPDATE: checkouts and other writes take FOR KEY
+        # SHARE on it through their foreign keys, and must not wait for this.
+        await session.execute(
+            select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
+        )
+        count = await session.scalar(
+            select(func.count()).select_from(Warehouse).where(Warehouse.company_id == company_id)
+        )
+        if (count or 0) >= MAX_WAREHOUSES:
+            return Outcome(
+                problems=[Problem(("input",), f"a company has at most {MAX_WAREHOUSES} warehouses")]
+            )
+        if is_default:
             await session.execute(
-                select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
+                update(Warehouse)
+                .where(Warehouse.company_id == company_id, Warehouse.is_default)
+                .values(is_default=False)
             )
-            count = await session.scalar(
-                select(func.count())
-                .select_from(Warehouse)
-                .where(Warehouse.company_id == company_id)
+        await session.execute(
+            insert(Warehouse).values(
+                id=warehouse_id,
+                company_id=company_id,
+                name=name.strip(),
+                country=country,
+                is_default=is_default or not count,
             )
-            if (count or 0) >= MAX_WAREHOUSES:
-                return Outcome(
-                    problems=[
-                        Problem(("input",), f"a company has at most {MAX_WAREHOUSES} warehouses")
-                    ]
-                )
-            if is_default:
-                await session.execute(
-                    update(Warehouse)
-                    .where(Warehouse.company_id == company_id, Warehouse.is_default)
-                    .values(is_default=False)
-                )
-            await session.execute(
-                insert(Warehouse).values(
-                    id=warehouse_id,
-                    company_id=company_id,
-                    name=name.strip(),
-                    country=country,
-                    is_default=is_default or not count,
-                )
-            )
+        )
+        tx.changed(catalog=True)  # warehouses show in a variant's stockLevels
         return Outcome(key=warehouse_id)
 
-    outcome = await run_write(write)
-    if outcome.key is not None:
-        ctx.forget_reads()
-        await ctx.catalog_changed()  # warehouses show in a variant's stockLevels
-    return outcome
+    return await write_outcome(ctx, write)
 
 
 async def stock_levels(ctx: Context, variant_id: uuid.UUID) -> list[Row[Any]] | None:

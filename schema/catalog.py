@@ -1,4 +1,5 @@
-"""Catalog types: categories, products, variants, volume price tiers; seller inputs.
+"""Catalog types (categories, products, variants, volume price tiers), seller inputs, and the
+catalog's root fields (`categories`, `products`, `product`, product and stock mutations).
 
 Relations (seller, category, variants, tiers, stock) are attached by the list's look-ahead when
 it loaded them, and fall back to the per-request loaders on every other path (node, product,
@@ -17,21 +18,37 @@ import strawberry
 from sqlalchemy.engine import Row
 from strawberry.types import Info
 
+from auth.permissions import seller
 from domain.catalog import ProductStatus as ProductStatusValue
 from domain.money import FxTable
 from domain.money import Money as MoneyValue
 from domain.pricing import Tier, buyer_unit_price
 from resolvers import catalog as catalog_resolvers
 from resolvers import pricing as pricing_resolvers
+from resolvers import product_writes
 from resolvers import warehouses as warehouse_resolvers
-from resolvers.catalog import ProductGraph, price_in
+from resolvers.catalog import price_in
 from resolvers.context import Context
 from resolvers.errors import BadUserInputError
-from resolvers.global_ids import to_global_id
-from resolvers.product_listing import ProductOrder
-from schema.common import CurrencyCode, Deferred, Money, Node, UserError
+from resolvers.global_ids import key_of, to_global_id
+from resolvers.outcome import Outcome
+from resolvers.pagination import page_request
+from resolvers.product_listing import ProductOrder, ProductQuery
+from resolvers.product_prefetch import ProductGraph, ProductPrefetch, prefetch_products
+from resolvers.product_validation import Keep, ProductSpec, TierSpec, VariantSpec
+from schema.common import (
+    Connection,
+    CurrencyCode,
+    Deferred,
+    Money,
+    Node,
+    UserError,
+    connection_of,
+    user_errors,
+)
 from schema.companies import Company
 from schema.inventory import StockLevel
+from schema.selection import any_argument, descend, selects
 
 ProductStatus = strawberry.enum(
     ProductStatusValue,
@@ -551,3 +568,183 @@ class ProductVariantPayload:
     user_errors: list[UserError] = strawberry.field(
         description="What was wrong with the input; empty when the mutation succeeded."
     )
+
+
+# --- root fields: the catalog, and sellers' product and stock mutations -----------------------
+
+
+async def product_node(info: Info[Context, None], key: Any) -> Product | None:
+    row = await catalog_resolvers.product_by_id(info.context, key)
+    return Product.from_row(row, info.context) if row else None
+
+
+async def variant_node(info: Info[Context, None], key: Any) -> ProductVariant | None:
+    row = await catalog_resolvers.variant_by_id(info.context, key)
+    return ProductVariant.from_row(row, info.context) if row else None
+
+
+async def category_node(info: Info[Context, None], key: Any) -> Category | None:
+    row = await info.context.loaders.category_by_id.load(key)
+    return Category.from_row(row) if row else None
+
+
+def _product_prefetch(info: Info[Context, None], currency: str | None) -> ProductPrefetch:
+    node = descend(info.selected_fields[0].selections, "edges", "node")
+    variants = descend(node, "variants")
+    return ProductPrefetch(
+        seller=selects(node, "seller"),
+        category=selects(node, "category"),
+        variants=selects(node, "variants"),
+        tiers=selects(variants, "priceTiers") or selects(variants, "unitPrice"),
+        stock=selects(variants, "availableQuantity"),
+        contracts=selects(variants, "unitPrice"),
+        fx=currency is not None or any_argument(node, "currency"),
+    )
+
+
+def _product_query(filter: ProductFilter | None) -> ProductQuery:
+    if filter is None:
+        return ProductQuery()
+
+    def key(global_id: strawberry.ID | None, type_name: str, name: str) -> Any:
+        if global_id is None:
+            return None
+        found = key_of(global_id, type_name)
+        if found is None:
+            raise BadUserInputError(f"`filter.{name}` is not a {type_name} ID", argument=name)
+        return found
+
+    return ProductQuery(
+        text=filter.query.strip() or None if filter.query is not None else None,
+        category_id=key(filter.category_id, "Category", "categoryId"),
+        seller_id=key(filter.seller_id, "Company", "sellerId"),
+        min_price=filter.min_price,
+        max_price=filter.max_price,
+        in_stock=filter.in_stock,
+        status=ProductStatusValue(filter.status) if filter.status else ProductStatusValue.ACTIVE,
+    )
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="The root categories; their children nest below.")
+    async def categories(self, info: Info[Context, None]) -> list[Category]:
+        return category_tree(list(await catalog_resolvers.all_categories(info.context)))
+
+    @strawberry.field(
+        description="The catalog: active products (or the viewer's own drafts), filtered and "
+        "sorted, one page at a time. `first`/`last` at most 100 (default 20). With `currency`, "
+        "prices below are shown in it unless a field asks for another."
+    )
+    async def products(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: ProductFilter | None = None,
+        sort_by: ProductSort | None = None,  # type: ignore[valid-type]
+        currency: CurrencyCode | None = None,
+    ) -> Connection[Product]:
+        query = _product_query(filter)
+        order: ProductOrder = sort_by or (
+            ProductOrder.RELEVANCE if query.text else ProductOrder.NEWEST
+        )
+        page = page_request(
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            sort=catalog_resolvers.listing_sort_name(query, order, currency),
+        )
+        ctx = info.context
+        result = await catalog_resolvers.list_products(ctx, query, order, currency, page)
+        graph = await prefetch_products(ctx, result.rows, _product_prefetch(info, currency))
+        products = products_from_graph(list(result.rows), graph, ctx, currency)
+        return connection_of(
+            result, products, lambda: catalog_resolvers.count_products(ctx, result)
+        )
+
+    @strawberry.field(description="One product by global ID or by slug (give exactly one).")
+    async def product(
+        self, info: Info[Context, None], id: strawberry.ID | None = None, slug: str | None = None
+    ) -> Product | None:
+        if (id is None) == (slug is None):
+            raise BadUserInputError("pass exactly one of `id` and `slug`")
+        if id is not None:
+            key = key_of(id, "Product")
+            row = await catalog_resolvers.product_by_id(info.context, key) if key else None
+        else:
+            row = await catalog_resolvers.product_by_slug(info.context, slug or "")
+        return Product.from_row(row, info.context) if row else None
+
+
+def _variant_spec(variant: VariantInput) -> VariantSpec:
+    return VariantSpec(
+        sku=variant.sku.strip(),
+        name=variant.name,
+        currency=variant.currency,
+        minimum_order_quantity=variant.minimum_order_quantity,
+        order_increment=variant.order_increment,
+        maximum_order_quantity=Keep.KEEP
+        if variant.maximum_order_quantity is strawberry.UNSET
+        else variant.maximum_order_quantity,
+        price_tiers=[TierSpec(t.min_quantity, t.unit_price) for t in variant.price_tiers],
+        stock=variant.stock,
+    )
+
+
+def _product_spec(data: CreateProductInput | UpdateProductInput) -> ProductSpec:
+    variants = data.variants
+    return ProductSpec(
+        name=data.name,
+        description=data.description,
+        category_id=data.category_id,
+        status=ProductStatusValue(data.status) if data.status else None,
+        variants=[_variant_spec(v) for v in variants] if variants is not None else None,
+    )
+
+
+async def _product_payload(info: Info[Context, None], outcome: Outcome) -> ProductPayload:
+    product = None
+    if outcome.key is not None:
+        row = await catalog_resolvers.product_by_id(info.context, outcome.key)
+        product = Product.from_row(row, info.context) if row else None
+    return ProductPayload(product=product, user_errors=user_errors(outcome.problems))
+
+
+@strawberry.type
+class CatalogMutation:
+    @strawberry.mutation(description="List a new product (sellers).", extensions=seller())
+    async def create_product(
+        self, info: Info[Context, None], input: CreateProductInput
+    ) -> ProductPayload:
+        outcome = await product_writes.create_product(info.context, _product_spec(input))
+        return await _product_payload(info, outcome)
+
+    @strawberry.mutation(description="Change one of your products (sellers).", extensions=seller())
+    async def update_product(
+        self, info: Info[Context, None], id: strawberry.ID, input: UpdateProductInput
+    ) -> ProductPayload:
+        outcome = await product_writes.update_product(info.context, id, _product_spec(input))
+        return await _product_payload(info, outcome)
+
+    @strawberry.mutation(
+        description="Set the units on hand of one of your variants, in the given warehouse or "
+        "your default one (sellers). Cannot go below what open orders have reserved.",
+        extensions=seller(),
+    )
+    async def set_stock(
+        self,
+        info: Info[Context, None],
+        variant_id: strawberry.ID,
+        quantity: int,
+        warehouse_id: strawberry.ID | None = None,
+    ) -> ProductVariantPayload:
+        outcome = await product_writes.set_stock(info.context, variant_id, quantity, warehouse_id)
+        variant = None
+        if outcome.key is not None:
+            row = await catalog_resolvers.variant_by_id(info.context, outcome.key)
+            variant = ProductVariant.from_row(row, info.context) if row else None
+        return ProductVariantPayload(variant=variant, user_errors=user_errors(outcome.problems))

@@ -17,7 +17,7 @@ from domain.geography import country_codes
 from domain.money import Money as MoneyValue
 from domain.money import supported_currencies
 from domain.orders import Side
-from domain.problems import Problem
+from domain.problems import Problem, ProblemCode
 from resolvers import two_party_listing
 
 # Re-exported: the edge (gateway/cost.py) bounds pages by it too.
@@ -262,29 +262,13 @@ async def two_party_connection(
 
 
 def user_errors(problems: Iterable[Problem]) -> list[UserError]:
-    return [
-        UserError(field=list(p.path) or None, message=p.message, code=UserErrorCode[p.code])
-        for p in problems
-    ]
+    return [UserError(field=list(p.path) or None, message=p.message, code=p.code) for p in problems]
 
 
-@strawberry.enum(description="Why a mutation refused part of its input.")
-class UserErrorCode(enum.Enum):
-    INVALID = "INVALID"
-    NOT_FOUND = "NOT_FOUND"
-    FORBIDDEN = "FORBIDDEN"
-    CONFLICT = "CONFLICT"
-    THROTTLED = "THROTTLED"
-    OUT_OF_STOCK = "OUT_OF_STOCK"
-    BELOW_MINIMUM_QUANTITY = "BELOW_MINIMUM_QUANTITY"
-    INVALID_QUANTITY_INCREMENT = "INVALID_QUANTITY_INCREMENT"
-    ABOVE_MAXIMUM_QUANTITY = "ABOVE_MAXIMUM_QUANTITY"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    EXPIRED = "EXPIRED"
-    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
-    EMAIL_TAKEN = "EMAIL_TAKEN"
-    COMPLIANCE_BLOCKED = "COMPLIANCE_BLOCKED"
-    DUPLICATE = "DUPLICATE"
+# One home: the codes are domain.problems.ProblemCode, exposed to clients under this name.
+UserErrorCode = strawberry.enum(
+    ProblemCode, name="UserErrorCode", description="Why a mutation refused part of its input."
+)
 
 
 @strawberry.type(
@@ -299,6 +283,4 @@ class UserError:
         description="A human-readable explanation in English, fit to show next to the field; do "
         "not parse it (use `code`)."
     )
-    code: UserErrorCode = strawberry.field(
-        description="What kind of mistake it is: branch on this."
-    )
+    code: ProblemCode = strawberry.field(description="What kind of mistake it is: branch on this.")

@@ -1,4 +1,4 @@
-"""Companies and users, and the identity mutations' payloads."""
+"""Companies and users, and their root fields: `me`, sign-up, sign-in, tokens, the profile."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from typing import Any
 
 import strawberry
 from sqlalchemy.engine import Row
+from strawberry.types import Info
 
-from auth.permissions import MemberRoleEnum
+from auth.permissions import MemberRoleEnum, company_admin
 from domain.identity import MemberRole
+from resolvers import companies as company_resolvers
+from resolvers import identity as identity_resolvers
+from resolvers.context import Context
 from resolvers.global_ids import to_global_id
-from schema.common import CountryCode, CurrencyCode, Node, UserError
+from schema.common import CountryCode, CurrencyCode, Node, UserError, user_errors
 
 
 @strawberry.type(description="A business on the marketplace: it buys, sells, or both.")
@@ -130,3 +134,111 @@ class CompanyPayload:
     user_errors: list[UserError] = strawberry.field(
         description="What was wrong with the input; empty when the mutation succeeded."
     )
+
+
+# --- root fields: the viewer, sign-up and sign-in, the company's profile ----------------------
+
+
+async def user_by_id(info: Info[Context, None], user_id: Any) -> User | None:
+    loaders = info.context.loaders
+    user = await loaders.user_by_id.load(user_id)
+    if user is None:
+        return None
+    membership = await loaders.membership_by_user_id.load(user_id)
+    company = await loaders.company_by_id.load(membership.company_id) if membership else None
+    return User.from_rows(user, company, membership.role if membership else None)
+
+
+async def company_node(info: Info[Context, None], key: Any) -> Company | None:
+    row = await info.context.loaders.company_by_id.load(key)
+    return Company.from_row(row) if row else None
+
+
+async def user_node(info: Info[Context, None], key: Any) -> User | None:
+    # A user is visible to themselves and to the members of their company only.
+    membership = await info.context.loaders.membership_by_user_id.load(key)
+    viewer = info.context.viewer
+    if viewer.user_id != key and (membership is None or membership.company_id != viewer.company_id):
+        return None
+    return await user_by_id(info, key)
+
+
+async def _auth_payload(
+    info: Info[Context, None], session: identity_resolvers.Session
+) -> AuthPayload:
+    return AuthPayload(
+        access_token=session.access_token,
+        refresh_token=session.refresh_token,
+        user=await user_by_id(info, session.user_id) if session.user_id else None,
+        user_errors=user_errors(session.problems),
+    )
+
+
+@strawberry.type
+class CompanyQuery:
+    @strawberry.field(description="The signed-in user; null when anonymous.")
+    async def me(self, info: Info[Context, None]) -> User | None:
+        viewer = info.context.viewer
+        return await user_by_id(info, viewer.user_id) if viewer.user_id else None
+
+
+@strawberry.type
+class CompanyMutation:
+    @strawberry.mutation(
+        description="Open an account: a new user, owner of a new company. Registrations from "
+        "one address are limited per hour (THROTTLED)."
+    )
+    async def register(self, info: Info[Context, None], input: RegisterInput) -> AuthPayload:
+        data = identity_resolvers.Registration(
+            email=input.email,
+            password=input.password,
+            name=input.name,
+            company_name=input.company_name,
+            country=input.country,
+            default_currency=input.default_currency,
+            is_seller=input.is_seller,
+            is_buyer=input.is_buyer,
+        )
+        return await _auth_payload(info, await identity_resolvers.register(info.context, data))
+
+    @strawberry.mutation(
+        description="Sign in. Attempts are counted before any password check, per email and "
+        "client address: past a few failures each attempt must wait a growing delay (a THROTTLED "
+        "userError saying how long), never a lockout, and an address the account signed in "
+        "from before is not slowed by attempts from elsewhere."
+    )
+    async def login(self, info: Info[Context, None], email: str, password: str) -> AuthPayload:
+        return await _auth_payload(
+            info, await identity_resolvers.login(info.context, email, password)
+        )
+
+    @strawberry.mutation(
+        description="Trade a refresh token for new tokens. It rotates: the old one dies, and "
+        "presenting it again signs out every session of that login."
+    )
+    async def refresh_token(self, info: Info[Context, None], refresh_token: str) -> AuthPayload:
+        return await _auth_payload(
+            info, await identity_resolvers.refresh(info.context, refresh_token)
+        )
+
+    @strawberry.mutation(description="Sign out: the refresh token and its family stop working.")
+    async def logout(self, info: Info[Context, None], refresh_token: str) -> LogoutPayload:
+        problems = await identity_resolvers.logout(info.context, refresh_token)
+        return LogoutPayload(success=not problems, user_errors=user_errors(problems))
+
+    @strawberry.mutation(
+        description="Rename your company or change its default currency (admins and owners).",
+        extensions=company_admin(),
+    )
+    async def update_company(
+        self, info: Info[Context, None], input: UpdateCompanyInput
+    ) -> CompanyPayload:
+        changes = company_resolvers.CompanyChanges(
+            name=input.name, default_currency=input.default_currency
+        )
+        outcome = await company_resolvers.update_company(info.context, changes)
+        company = None
+        if outcome.key is not None:
+            row = await info.context.loaders.company_by_id.load(outcome.key)
+            company = Company.from_row(row) if row else None
+        return CompanyPayload(company=company, user_errors=user_errors(outcome.problems))

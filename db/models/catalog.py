@@ -91,7 +91,7 @@ class Product(Base):
     price_min_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
     price_max_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
     # Full-text document over name, SKUs and description: built by product_search_document,
-    # written by resolvers.catalog.refresh_product_derived (and the demo seed).
+    # written by resolvers.product_writes.refresh_product_derived (and the demo seed).
     search_document: Mapped[str | None] = mapped_column(TSVECTOR)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()

@@ -1,21 +1,41 @@
 """Concurrent writes over HTTP: checkouts and catalog writes that lock the same stock rows.
 
 Every such write locks stock rows in variant order, so they queue instead of deadlocking; a lock
-conflict that still happens comes back as a CONFLICT userError, never as a server error.
+conflict that still happens (a deadlock, or a lock held past `lock_timeout`) comes back as a
+CONFLICT userError on every write path, never as a server error. Also the one write helper's
+rules: a refusal rolls back, and after-commit hooks run only after a commit, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from starlette.applications import Starlette
 
+from db.engine import session_factory
+from domain.problems import Problem
+from resolvers.context import Services
+from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
-from resolvers.transactions import run_write
+from resolvers.transactions import (
+    Refused,
+    WriteTransaction,
+    retry_lock_conflict,
+    run_transaction,
+)
+from server import create_app
+from settings import Settings
 from tests.support import add_category_tree, create_product, gql, register, variant_input
 
 ADD = """
@@ -117,6 +137,15 @@ def _db_error(sqlstate: str) -> DBAPIError:
     return DBAPIError("UPDATE stock_levels ...", None, _Adapted(sqlstate))
 
 
+async def run_write(attempt: Any) -> Outcome:
+    """The retry as a mutation sees it: a lost conflict is its Outcome's problems."""
+    try:
+        result: Outcome = await retry_lock_conflict(attempt)
+    except Refused as refused:
+        return Outcome(problems=refused.problems)
+    return result
+
+
 @pytest.mark.parametrize("sqlstate", ["40P01", "40001", "55P03"])
 async def test_a_lock_conflict_is_retried_once_then_reported_as_conflict(sqlstate):
     calls: list[int] = []
@@ -151,3 +180,190 @@ async def test_other_database_errors_are_not_retried():
     with pytest.raises(DBAPIError):
         await run_write(broken)
     assert len(calls) == 1
+
+
+# --- a lock held past lock_timeout, on the paths that once opened their own sessions ----------
+
+LOCK_TIMEOUT_MS = 200  # production waits 5 s (db/engine.py); a test need not
+STATUS = """
+mutation Status($id: ID!, $status: OrderStatus!) {
+  updateOrderStatus(id: $id, status: $status) { order { status } userErrors { field code } }
+}
+"""
+
+
+@pytest.fixture
+async def impatient_app(settings: Settings, services: Services) -> AsyncIterator[Starlette]:
+    """The app on an engine whose transactions give up waiting for a row lock after 200 ms."""
+    assert settings.database_url is not None
+    engine = create_async_engine(
+        settings.database_url,
+        poolclass=NullPool,
+        connect_args={"server_settings": {"lock_timeout": str(LOCK_TIMEOUT_MS)}},
+    )
+    impatient = dataclasses.replace(services, engine=engine, sessions=session_factory(engine))
+    try:
+        yield create_app(settings, impatient)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def row_locked(services: Services, table: str, column: str, key: uuid.UUID):
+    """Hold `table`'s row(s) where `column` = `key` FOR UPDATE from a second real connection."""
+    async with services.engine.connect() as connection, connection.begin():
+        locked = await connection.execute(
+            text(f"SELECT 1 FROM {table} WHERE {column} = :key FOR UPDATE"),  # noqa: S608
+            {"key": key},
+        )
+        assert locked.all(), f"nothing to lock in {table}"
+        yield
+
+
+async def test_a_lock_held_past_lock_timeout_answers_conflict_not_a_server_error(
+    client, services, impatient_app
+):
+    categories = await add_category_tree(services)
+    seller = await register(client, seller=True)
+    sku = f"LOCK-{uuid.uuid4().hex[:8]}"
+    product = await create_product(
+        client, seller.token, categories["root"], variants=[variant_input(sku, stock=10)]
+    )
+    variant = product["variants"][0]["id"]
+    variant_key = key_of(variant, "ProductVariant")
+    buyer = await register(client, buyer=True)
+    buyer_key = key_of(buyer.user_id, "User")
+    assert variant_key is not None and buyer_key is not None
+    body = await gql(client, ADD, {"variant": variant, "quantity": 2}, buyer.token)
+    assert body["data"]["addToCart"]["userErrors"] == []
+    checkout = {
+        "input": {"shippingAddress": ADDRESS, "currency": "EUR", "idempotencyKey": uuid.uuid4().hex}
+    }
+    transport = httpx.ASGITransport(app=impatient_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as impatient:
+        # Checkout waits for the stock row a second connection holds.
+        async with row_locked(services, "stock_levels", "variant_id", variant_key):
+            status, body = await post(impatient, CHECKOUT, checkout, buyer.token)
+        assert status == 200 and "errors" not in body, body
+        assert body["data"]["checkout"] == {
+            "orders": [],
+            "userErrors": [{"field": ["input"], "message": "busy, try again", "code": "CONFLICT"}],
+        }
+        # Nothing was written: the key is free and the cart kept, so the same checkout passes.
+        status, body = await post(impatient, CHECKOUT, checkout, buyer.token)
+        assert body["data"]["checkout"]["userErrors"] == [], body
+        (order,) = body["data"]["checkout"]["orders"]
+        order_key = key_of(order["id"], "Order")
+        assert order_key is not None
+
+        # A cart edit waits for the cart row.
+        async with row_locked(services, "carts", "user_id", buyer_key):
+            status, body = await post(
+                impatient, ADD, {"variant": variant, "quantity": 1}, buyer.token
+            )
+        assert status == 200 and "errors" not in body, body
+        assert body["data"]["addToCart"]["userErrors"] == [
+            {"field": ["variantId"], "code": "CONFLICT"}
+        ]
+
+        # An order status change waits for the order row.
+        moved = {"id": order["id"], "status": "CONFIRMED"}
+        async with row_locked(services, "orders", "id", order_key):
+            status, body = await post(impatient, STATUS, moved, seller.token)
+        assert status == 200 and "errors" not in body, body
+        assert body["data"]["updateOrderStatus"] == {
+            "order": None,
+            "userErrors": [{"field": ["id"], "code": "CONFLICT"}],
+        }
+        status, body = await post(impatient, STATUS, moved, seller.token)
+        assert body["data"]["updateOrderStatus"] == {
+            "order": {"status": "CONFIRMED"},
+            "userErrors": [],
+        }
+
+
+# --- the write helper's own rules ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def probe_table(services: Services) -> AsyncIterator[str]:
+    """A scratch table of the test's own, so the helper's rules are seen without app data."""
+    name = f"write_probe_{uuid.uuid4().hex[:8]}"
+    async with services.engine.begin() as connection:
+        await connection.execute(text(f"CREATE TABLE {name} (id uuid PRIMARY KEY)"))
+    try:
+        yield name
+    finally:
+        async with services.engine.begin() as connection:
+            await connection.execute(text(f"DROP TABLE {name}"))
+
+
+async def test_after_commit_hooks_run_after_the_commit_in_order_and_never_after_a_rollback(
+    services, probe_table
+):
+    seen: list[tuple[str, object]] = []
+
+    async def committed(key: uuid.UUID) -> bool:
+        """Whether another connection sees the row (it does once the commit is done)."""
+        async with services.engine.connect() as connection:
+            found = await connection.scalar(
+                text(f"SELECT count(*) FROM {probe_table} WHERE id = :key"),  # noqa: S608
+                {"key": key},
+            )
+        return bool(found)
+
+    async def insert(tx: WriteTransaction, key: uuid.UUID) -> None:
+        await tx.session.execute(
+            text(f"INSERT INTO {probe_table} (id) VALUES (:key)"),  # noqa: S608
+            {"key": key},
+        )
+
+    first = uuid.uuid4()
+
+    async def first_hook() -> None:
+        seen.append(("first hook", await committed(first)))
+
+    def second_hook() -> None:
+        seen.append(("second hook", None))
+
+    async def write(tx: WriteTransaction) -> str:
+        await insert(tx, first)
+        tx.after_commit(first_hook)
+        tx.after_commit(second_hook)
+        tx.after_commit(first_hook)  # registered twice, runs once
+        seen.append(("written", await committed(first)))
+        return "done"
+
+    assert await run_transaction(services, write) == "done"
+    assert seen == [("written", False), ("first hook", True), ("second hook", None)]
+
+    # A refusal rolls back what was written, and its hooks never run.
+    seen.clear()
+    second = uuid.uuid4()
+    refusal = Problem(("input",), "no")
+
+    async def refused(tx: WriteTransaction) -> str:
+        await insert(tx, second)
+        tx.after_commit(second_hook)
+        raise Refused([refusal])
+
+    with pytest.raises(Refused) as caught:
+        await run_transaction(services, refused)
+    assert caught.value.problems == [refusal]
+    assert seen == []
+    assert not await committed(second)
+
+    # A lock conflict retries the whole transaction: only the attempt that committed has hooks.
+    attempts: list[int] = []
+
+    async def conflicting_once(tx: WriteTransaction) -> int:
+        attempts.append(len(attempts) + 1)
+        attempt = attempts[-1]
+        await insert(tx, uuid.uuid4())
+        tx.after_commit(lambda: seen.append(("hook of attempt", attempt)))
+        if attempt == 1:
+            raise _db_error("40P01")
+        return attempt
+
+    assert await run_transaction(services, conflicting_once) == 2
+    assert seen == [("hook of attempt", 2)]

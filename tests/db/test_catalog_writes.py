@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from db.models import Company
 from db.seed import _search_document_update, seed
-from resolvers.catalog import refresh_product_derived
+from resolvers.product_writes import refresh_product_derived
 from resolvers.warehouses import ensure_default_warehouse
 
 
