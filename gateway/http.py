@@ -315,8 +315,9 @@ class GatewayView(GraphQL[Context, None]):
 
     # Our self-hosted GraphiQL page (gateway/graphiql.py) instead of Strawberry's CDN one.
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
-        if request.query_params.get("extensions") is not None:  # a persisted query by hash
-            return False
+        params = request.query_params
+        if params.get("extensions") is not None or params.get("documentId") is not None:
+            return False  # a persisted query by hash
         return graphiql.wants_ide(request, enabled=self.graphql_ide is not None)
 
     async def render_graphql_ide(self, request: Request) -> Response:
