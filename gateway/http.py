@@ -23,14 +23,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from auth.tokens import InvalidTokenError, decode_access_token
@@ -121,6 +122,14 @@ def error_codes(response_data: Mapping[str, Any]) -> set[object]:
         for error in response_data.get("errors") or ()
         if isinstance(error, dict)
     }
+
+
+# What each method may run. Strawberry also allows subscriptions over HTTP (for streaming
+# transports this endpoint does not offer): run as a query, one failed as an internal error.
+OPERATIONS_BY_METHOD = {
+    "GET": frozenset({OperationType.QUERY}),
+    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
+}
 
 
 class MethodNotAllowedError(HTTPException):
@@ -428,14 +437,28 @@ class GatewayView(GraphQL[Context, None]):
         resolved = await self.persisted_queries.resolve(request_data)
         if isinstance(resolved, GraphQLError):
             return PreExecutionError(data=None, errors=[resolved])
+        data = resolved.request
         try:
-            result = await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, resolved.request
+            result = await self.schema.execute(
+                data.query,
+                root_value=root_value,
+                variable_values=data.variables,
+                context_value=context,
+                operation_name=data.operation_name,
+                allowed_operation_types=OPERATIONS_BY_METHOD[request.method],
+                operation_extensions=data.extensions,
             )
-        except HTTPException as error:
-            if isinstance(error.__cause__, InvalidOperationTypeError) and request.method == "GET":
-                raise MethodNotAllowedError(error.reason) from error
-            raise
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+        except InvalidOperationTypeError as error:
+            reason = error.as_http_error_reason(request.method)
+            if error.operation_type is OperationType.MUTATION:  # over GET
+                raise MethodNotAllowedError(reason) from error
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                reason += ": subscribe over a WebSocket (graphql-transport-ws)"
+            raise HTTPException(400, reason) from error
+        except MissingQueryError as error:
+            raise HTTPException(400, "No GraphQL query found in the request") from error
         await self.persisted_queries.remember(resolved, result)
         return result
 

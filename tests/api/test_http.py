@@ -600,6 +600,18 @@ async def test_status_codes_follow_graphql_over_http(client, accept, caplog):
     assert response.headers["allow"] == "POST"
     assert media_type(response) == accept
     assert error_code(response.json()) == "BAD_USER_INPUT"
+    # A subscription runs over neither method (this endpoint streams over WebSocket only):
+    # a client error, where it ran as a query and failed as an internal error before.
+    subscription = "subscription { quoteUpdated { eventId } }"
+    for response in (
+        await client.get("/graphql", params={"query": subscription}, headers=headers),
+        await client.post("/graphql", json={"query": subscription}, headers=headers),
+    ):
+        assert response.status_code == 400
+        assert "allow" not in response.headers
+        assert media_type(response) == accept
+        assert error_code(response.json()) == "BAD_USER_INPUT"
+        assert "WebSocket" in response.json()["errors"][0]["message"]
     assert tracebacks(caplog) == []
 
 
