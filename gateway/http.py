@@ -250,6 +250,9 @@ class GatewayView(GraphQL[Context, None]):
                 await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
+        # One id per HTTP request (a batch's operations share it), echoed in X-Request-Id so a
+        # client can quote it; the logs and masked errors carry the same.
+        request.state.request_id = request_id(request.headers.get("x-request-id"))
         try:
             response = await self.run(request)
         except HTTPException as error:
@@ -266,6 +269,7 @@ class GatewayView(GraphQL[Context, None]):
         # GraphQL answers are not for HTTP caches, except the public catalog reads that the
         # response cache labels itself.
         response.headers.setdefault("cache-control", "no-store")
+        response.headers["X-Request-Id"] = request.state.request_id
         await response(scope, receive, send)
 
     def _viewer(self, authorization: str | None) -> Viewer:
@@ -299,10 +303,12 @@ class GatewayView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         is_websocket = isinstance(request, WebSocket)
         viewer = ANONYMOUS if is_websocket else request.state.viewer
+        # A WebSocket has one id for its whole life; an HTTP request got its own in __call__.
+        supplied = getattr(request.state, "request_id", None)
         return new_context(
             self.services,
             viewer,
-            request_id(request.headers.get("x-request-id")),
+            supplied or request_id(request.headers.get("x-request-id")),
             request,
             is_websocket=is_websocket,
         )

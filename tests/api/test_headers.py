@@ -106,6 +106,7 @@ async def test_cors_preflight_allows_the_headers_client_libraries_send(settings,
             h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
         }
         assert {"retry-after", "x-cache", "x-request-id"} <= exposed
+        assert len(response.headers["x-request-id"]) == 32  # one made up for this request
 
 
 @pytest.mark.parametrize("value", ['["x tenant"]', '["x-tenant:"]', '"x-tenant"', "[1]"])

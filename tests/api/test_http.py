@@ -468,6 +468,7 @@ async def test_unexpected_exception_is_masked_end_to_end(services, caplog):
     assert "boom" not in response.text
     assert "secret" not in response.text
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-e2e-1"}
+    assert response.headers["x-request-id"] == "req-e2e-1"  # for the client to quote
     assert error["path"] == ["explode"]
 
     records = [r for r in caplog.records if r.name == "gateway.errors"]
