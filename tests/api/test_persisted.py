@@ -25,7 +25,15 @@ from resolvers.context import Services
 from server import create_app
 from settings import Settings, SettingsError, load_settings
 from tests.api.test_subscriptions import ORDER_EVENTS, place_order
-from tests.api.test_websocket import LEGACY_WS, TRANSPORT_WS, connect, init, receive, subscribe
+from tests.api.test_websocket import (
+    LEGACY_WS,
+    TRANSPORT_WS,
+    connect,
+    gateway_records,
+    init,
+    receive,
+    subscribe,
+)
 
 JSON = "application/json"
 
@@ -576,7 +584,7 @@ SUBSCRIPTION_BY_ID = "sha256:" + sha256(ORDER_EVENTS)
 
 
 async def test_a_trusted_only_server_runs_subscriptions_named_by_id_over_both_protocols(
-    settings, services, client, tmp_path
+    settings, services, client, tmp_path, caplog
 ):
     """An app built with Code Generator's persisted documents sends only ids, over WebSocket
     too: with TRUSTED_DOCUMENTS_ONLY it could not subscribe at all when only text was read."""
@@ -631,6 +639,7 @@ async def test_a_trusted_only_server_runs_subscriptions_named_by_id_over_both_pr
         assert message["type"] == "error"
         assert message["id"] == "8"
         assert message["payload"]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+    assert gateway_records(caplog) == []  # unknown ids are the client's mistake: no traceback
 
 
 def test_the_manifest_is_read_once_for_every_user_of_it(
