@@ -264,7 +264,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ],
         middleware=[
             Middleware(SecurityHeaders),
-            *cors(settings.allowed_origins),
+            *cors(settings.allowed_origins, settings.allowed_headers),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,

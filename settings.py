@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 import jwt
@@ -14,6 +16,9 @@ from jwt.algorithms import get_default_algorithms
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as UnparsableSettingError
+
+# An HTTP header name (RFC 9110's token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105
 # argon2id's cost floor in production: RFC 9106's low-memory profile (argon2-cffi's default).
@@ -101,6 +106,9 @@ class Settings(BaseSettings):
     rate_limit_capacity: int = Field(default=10_000, ge=0)
     rate_limit_restore_rate: float = Field(default=500, gt=0)
     allowed_origins: tuple[str, ...] = ()
+    # Request headers browsers may send cross-origin beyond those gateway/headers.py always
+    # allows (a JSON list of header names, e.g. ["x-tenant"]).
+    allowed_headers: tuple[str, ...] = ()
     # The self-hosted GraphiQL IDE on GET /graphql for browsers (gateway/graphiql.py). Unset:
     # on, except in production; see `graphiql_enabled`.
     allow_graphiql: bool | None = None
@@ -144,6 +152,20 @@ class Settings(BaseSettings):
         assert self._jwt_keys is not None
         return self._jwt_keys[2], self._jwt_keys[3]
 
+    # The manifest's documents, read once at validation and kept with the file they came from
+    # (model_copy keeps private attributes: a copy naming another file reads that one).
+    _trusted_documents: tuple[Path, Mapping[str, str]] | None = PrivateAttr(default=None)
+
+    @property
+    def trusted_documents(self) -> Mapping[str, str]:
+        """The documents of TRUSTED_DOCUMENTS_FILE by SHA-256 (lowercase hex); none unset."""
+        path = self.trusted_documents_file
+        if path is None:
+            return MappingProxyType({})
+        if self._trusted_documents is None or self._trusted_documents[0] != path:
+            self._trusted_documents = (path, MappingProxyType(read_trusted_documents(path)))
+        return self._trusted_documents[1]
+
     @property
     def graphiql_enabled(self) -> bool:
         """ALLOW_GRAPHIQL when set, else on in development and test, off in production."""
@@ -169,6 +191,14 @@ class Settings(BaseSettings):
         if not url.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// URL")
         return url
+
+    @field_validator("allowed_headers")
+    @classmethod
+    def _header_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+        return tuple(name.lower() for name in names)
 
     @field_validator("redis_url")
     @classmethod
@@ -210,7 +240,7 @@ class Settings(BaseSettings):
         if self.trusted_documents_only and self.trusted_documents_file is None:
             raise ValueError("TRUSTED_DOCUMENTS_ONLY needs TRUSTED_DOCUMENTS_FILE")
         if self.trusted_documents_file is not None:
-            read_trusted_documents(self.trusted_documents_file)  # a bad manifest stops start-up
+            _ = self.trusted_documents  # read now: a bad manifest stops start-up
         return self
 
     def _check_key_files(self) -> None:

@@ -8,26 +8,30 @@ negotiates the GraphQL-over-HTTP media type, and answers every refusal as a Grap
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from auth.tokens import InvalidTokenError, decode_access_token
@@ -35,7 +39,13 @@ from auth.viewer import ANONYMOUS, Viewer
 from gateway import graphiql
 from gateway.limits import check_batch, refuse_before_execution
 from gateway.metrics import websocket_connection
-from gateway.persisted import PersistedQueries, asks_for_the_document
+from gateway.persisted import (
+    PersistedQueries,
+    PersistedRequestData,
+    Reply,
+    asks_for_the_document,
+    resolve_subscribe_message,
+)
 from gateway.rate_limit import throttled_retry_after
 from gateway.response_cache import ResponseCache
 from schema import Context, Services, new_context
@@ -46,8 +56,87 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 TOO_MANY_MESSAGES = 4429
 
 
+# A JSON body nested deeper than this is refused before anything reads it: real requests nest
+# a few levels, and the recursive code downstream (JSON decoding, variable coercion) would
+# exhaust the interpreter's recursion on ~1 000 levels sent in 2 KB.
+MAX_JSON_NESTING = 64
+
+
 def error_body(message: str, code: str) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+def negotiated_media_type(accept: str) -> str:
+    """GraphQL over HTTP: the new media type when the client accepts it, else the legacy
+    application/json (whose refusals answer 200 where the new type's answer 4xx)."""
+    return GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
+
+
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether JSON arrays and objects nest deeper than `limit` in `value` (without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > limit:
+            return True
+        children: Iterable[object] = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def request_data(item: dict[str, Any]) -> PersistedRequestData:
+    """One operation of a request (a JSON object), its parameters checked per GraphQL over HTTP
+    before anything runs: `query`, `operationName` and `documentId` strings, `variables` and
+    `extensions` objects, each may be null."""
+    for key, kind, name in (
+        ("query", str, "a string"),
+        ("operationName", str, "a string"),
+        ("documentId", str, "a string"),
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+    ):
+        value = item.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise HTTPException(400, f"The GraphQL operation's `{key}` must be {name} or null")
+    return PersistedRequestData(
+        query=item.get("query"),
+        variables=item.get("variables"),
+        operation_name=item.get("operationName"),
+        extensions=item.get("extensions"),
+        document_id=item.get("documentId"),
+    )
+
+
+def is_request_error(result: Any) -> bool:
+    """An ExecutionResult that is a request error although it went to the executor: no data,
+    and no error with a path (every field error has one)."""
+    errors = result.errors or ()
+    return result.data is None and bool(errors) and all(error.path is None for error in errors)
+
+
+def error_codes(response_data: Mapping[str, Any]) -> set[object]:
+    return {
+        (error.get("extensions") or {}).get("code")
+        for error in response_data.get("errors") or ()
+        if isinstance(error, dict)
+    }
+
+
+# What each method may run. Strawberry also allows subscriptions over HTTP (for streaming
+# transports this endpoint does not offer): run as a query, one failed as an internal error.
+OPERATIONS_BY_METHOD = {
+    "GET": frozenset({OperationType.QUERY}),
+    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
+}
+
+
+class MethodNotAllowedError(HTTPException):
+    """A mutation sent over GET: 405 with `Allow: POST` (GraphQL over HTTP)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(405, reason)
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -106,7 +195,8 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
         """The client's messages, at most `max_ws_messages_per_second` on average (a token
         bucket, burst twice that): a client flooding its socket is closed with 4429 and no
         longer takes the worker's time from the other sockets."""
-        settings = cast(GatewayView, self.view).services.settings
+        view = cast(GatewayView, self.view)
+        settings = view.services.settings
         rate = float(settings.max_ws_messages_per_second)
         burst = 2 * rate
         allowance, last = burst, time.monotonic()
@@ -118,7 +208,12 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
                 await self.ws.close(code=TOO_MANY_MESSAGES, reason="too many messages")
                 return
             allowance -= 1
-            yield message
+            # A subscribe message may name its document by id (gateway/persisted.py).
+            resolved = await resolve_subscribe_message(view.persisted_queries, message)
+            if isinstance(resolved, Reply):
+                await self.send_json(resolved.message)
+                continue
+            yield resolved
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         encoded = self.view.encode_json(message)
@@ -155,6 +250,9 @@ class GatewayView(GraphQL[Context, None]):
                 await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive=receive)
+        # One id per HTTP request (a batch's operations share it), echoed in X-Request-Id so a
+        # client can quote it; the logs and masked errors carry the same.
+        request.state.request_id = request_id(request.headers.get("x-request-id"))
         try:
             response = await self.run(request)
         except HTTPException as error:
@@ -164,11 +262,14 @@ class GatewayView(GraphQL[Context, None]):
             response = Response(
                 error_body(error.reason, getattr(error, "code", "BAD_USER_INPUT")),
                 status_code=status,
-                media_type="application/json",
+                media_type=negotiated_media_type(request.headers.get("accept", "")),
             )
+            if isinstance(error, MethodNotAllowedError):
+                response.headers["Allow"] = "POST"
         # GraphQL answers are not for HTTP caches, except the public catalog reads that the
         # response cache labels itself.
         response.headers.setdefault("cache-control", "no-store")
+        response.headers["X-Request-Id"] = request.state.request_id
         await response(scope, receive, send)
 
     def _viewer(self, authorization: str | None) -> Viewer:
@@ -192,7 +293,7 @@ class GatewayView(GraphQL[Context, None]):
                 return Response(
                     error_body(str(error), "UNAUTHENTICATED"),
                     status_code=401,
-                    media_type="application/json",
+                    media_type=negotiated_media_type(request.headers.get("accept", "")),
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             if self.response_cache is not None:
@@ -202,10 +303,12 @@ class GatewayView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         is_websocket = isinstance(request, WebSocket)
         viewer = ANONYMOUS if is_websocket else request.state.viewer
+        # A WebSocket has one id for its whole life; an HTTP request got its own in __call__.
+        supplied = getattr(request.state, "request_id", None)
         return new_context(
             self.services,
             viewer,
-            request_id(request.headers.get("x-request-id")),
+            supplied or request_id(request.headers.get("x-request-id")),
             request,
             is_websocket=is_websocket,
         )
@@ -227,8 +330,9 @@ class GatewayView(GraphQL[Context, None]):
 
     # Our self-hosted GraphiQL page (gateway/graphiql.py) instead of Strawberry's CDN one.
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
-        if request.query_params.get("extensions") is not None:  # a persisted query by hash
-            return False
+        params = request.query_params
+        if params.get("extensions") is not None or params.get("documentId") is not None:
+            return False  # a persisted query by hash
         return graphiql.wants_ide(request, enabled=self.graphql_ide is not None)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -236,24 +340,55 @@ class GatewayView(GraphQL[Context, None]):
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
-        accept = request.headers.get("accept", "")
-        # GraphQL over HTTP: the new media type when the client accepts it, with 4xx for
-        # requests that could not execute; legacy application/json answers 200.
-        sub_response.media_type = (
-            GRAPHQL_RESPONSE_JSON if GRAPHQL_RESPONSE_JSON in accept else "application/json"
-        )
+        sub_response.media_type = negotiated_media_type(request.headers.get("accept", ""))
         return sub_response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON text (a body, a GET parameter, a WebSocket message) as Python values; any text
+        that is not JSON, not UTF-8 or nested deeper than MAX_JSON_NESTING is a
+        JSONDecodeError, which each caller answers as the client's mistake."""
+        try:
+            decoded = json.loads(data)
+        except UnicodeDecodeError:
+            raise json.JSONDecodeError("not UTF-8", "", 0) from None
+        except RecursionError:
+            decoded = None
+        else:
+            if not nested_deeper_than(decoded, MAX_JSON_NESTING):
+                return decoded
+        raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_NESTING} levels", "", 0)
+
     def parse_json(self, data: str | bytes) -> Any:
+        try:
+            parsed = self.decode_json(data)
+        except json.JSONDecodeError as error:
+            raise HTTPException(400, f"Unable to parse request body as JSON: {error.msg}") from None
         # Strawberry calls `.get` on whatever the body decodes to: a bare number, string or
         # null would escape as an AttributeError (a 500), so refuse it here as a 400.
-        parsed = super().parse_json(data)
         if not isinstance(parsed, dict | list):
             raise HTTPException(400, "Expected a JSON object")
         return parsed
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The request's operations: GET parameters or a JSON body (an object, or an array of
+        them: a batch). Strawberry's own reading drops `documentId` and lets an `operationName`
+        of any JSON type through to the executor, so the endpoint reads requests itself."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        if request.method == "GET":
+            data = self.parse_query_params(request.query_params)
+        elif "application/json" in content_type:
+            data = self.parse_json(await request.get_body())
+        else:
+            raise HTTPException(400, "Unsupported content type")  # answered as 415
+        if isinstance(data, list):
+            self._validate_batch_request(data, protocol="http")
+            return [request_data(item) for item in data]
+        return request_data(data)
 
     def _validate_batch_request(
         self, request_data: list[Any], protocol: GraphQLRequestProtocol
@@ -308,9 +443,28 @@ class GatewayView(GraphQL[Context, None]):
         resolved = await self.persisted_queries.resolve(request_data)
         if isinstance(resolved, GraphQLError):
             return PreExecutionError(data=None, errors=[resolved])
-        result = await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, resolved.request
-        )
+        data = resolved.request
+        try:
+            result = await self.schema.execute(
+                data.query,
+                root_value=root_value,
+                variable_values=data.variables,
+                context_value=context,
+                operation_name=data.operation_name,
+                allowed_operation_types=OPERATIONS_BY_METHOD[request.method],
+                operation_extensions=data.extensions,
+            )
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+        except InvalidOperationTypeError as error:
+            reason = error.as_http_error_reason(request.method)
+            if error.operation_type is OperationType.MUTATION:  # over GET
+                raise MethodNotAllowedError(reason) from error
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                reason += ": subscribe over a WebSocket (graphql-transport-ws)"
+            raise HTTPException(400, reason) from error
+        except MissingQueryError as error:
+            raise HTTPException(400, "No GraphQL query found in the request") from error
         await self.persisted_queries.remember(resolved, result)
         return result
 
@@ -327,7 +481,9 @@ class GatewayView(GraphQL[Context, None]):
             and "data" not in response_data
             and not asks_for_the_document(response_data)
         ):
-            status = 400
+            # An operation cancelled for running too long is the server's failure to answer
+            # in time, not a bad request.
+            status = 504 if "TIMEOUT" in error_codes(response_data) else 400
         # Throttled (the cost bucket is short): 429 under the new media type (legacy
         # application/json keeps 200), and Retry-After either way.
         retry_after = throttled_retry_after(response_data)
@@ -343,8 +499,10 @@ class GatewayView(GraphQL[Context, None]):
 
     async def process_result(self, request: Request, result: Any) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {}
-        # A request that never executed (unparsable, invalid) has no `data` entry at all.
-        if not isinstance(result, PreExecutionError):
+        # A request that never executed (unparsable, invalid, or its variables could not be
+        # coerced: graphql-core answers those with data null and errors without a path) has no
+        # `data` entry at all.
+        if not isinstance(result, PreExecutionError) and not is_request_error(result):
             data["data"] = result.data
         if result.errors:
             data["errors"] = [error.formatted for error in result.errors]

@@ -153,11 +153,14 @@ _operation_names: set[str] = set()
 _codes: set[str] = set()
 
 
-def operation_label(name: str | None) -> str:
+def operation_label(name: object) -> str:
     """The operation's name; "anonymous" without one; "other" for a name longer than 64
-    characters, not a GraphQL name, or first seen after 500 distinct names."""
+    characters, not a GraphQL name (or not a string at all: the HTTP edge refuses those, but a
+    label must never fail), or first seen after 500 distinct names."""
     if not name:
         return ANONYMOUS
+    if not isinstance(name, str):
+        return OTHER_OPERATION
     if name in _operation_names:
         return name
     if len(_operation_names) >= MAX_OPERATION_NAMES or not _OPERATION_NAME.fullmatch(name):

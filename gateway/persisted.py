@@ -1,7 +1,9 @@
 """Persisted queries: Apollo's automatic persisted queries (APQ) and trusted documents.
 
 APQ, over POST and GET: a request may name its document by hash,
-`extensions.persistedQuery = {"version": 1, "sha256Hash": "<hex>"}`, instead of sending it.
+`extensions.persistedQuery = {"version": 1, "sha256Hash": "<hex>"}`, instead of sending it. So
+may a top-level `documentId` (GraphQL over HTTP's persisted documents). Either id is the hex
+SHA-256, or the same prefixed `sha256:<hex>` (GraphQL Code Generator's ids).
 
 - hash alone: the document stored under it runs; unknown, the answer is `PersistedQueryNotFound`
   (`PERSISTED_QUERY_NOT_FOUND`, status 200 whatever the media type: Apollo Client turns
@@ -18,8 +20,11 @@ Trusted documents (TRUSTED_DOCUMENTS_FILE, a manifest checked at start-up by set
 known to every replica from the start. With TRUSTED_DOCUMENTS_ONLY nothing else runs: a
 document that is not in the manifest is refused (`PERSISTED_QUERY_ID_REQUIRED`), so is an
 unknown hash (`PERSISTED_QUERY_NOT_IN_LIST`, the codes of Apollo's router), and nothing is
-added to the store. A registered document sent as text runs: WebSocket clients can only send
-text (Strawberry's WebSocket handlers do not pass `extensions` on), and it is the same document.
+added to the store. A registered document sent as text runs: it is the same document.
+
+Over WebSocket (both protocols) a subscribe message may name its document the same ways (payload
+`documentId` or `extensions.persistedQuery.sha256Hash`): the document is put in the message
+before Strawberry's handler reads it, and an unknown id is answered with the operation's error.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphql import GraphQLError
@@ -38,7 +43,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import PreExecutionError
 
-from settings import Settings, read_trusted_documents
+from settings import Settings
 
 log = logging.getLogger("gateway.persisted")
 
@@ -51,6 +56,7 @@ NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
 ID_REQUIRED = "PERSISTED_QUERY_ID_REQUIRED"
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+SHA256_PREFIX = "sha256:"
 
 
 def document_hash(document: str) -> str:
@@ -125,6 +131,49 @@ class DocumentLRU:
             self.size -= len(dropped)
 
 
+@dataclass
+class PersistedRequestData(GraphQLRequestData):
+    """A request's operation with the id of a persisted document (`documentId`), if any."""
+
+    document_id: str | None = field(default=None, kw_only=True)
+
+
+def requested_id(request: GraphQLRequestData) -> str | GraphQLError | None:
+    """The SHA-256 (lowercase hex) a request names its document by, from `documentId` or
+    `extensions.persistedQuery`; None when it names none; the error for a malformed one."""
+    document_id = request.document_id if isinstance(request, PersistedRequestData) else None
+    persisted = (request.extensions or {}).get("persistedQuery")
+    digest: str | None = None
+    if persisted is not None:
+        if not isinstance(persisted, dict):
+            return bad_request("extensions.persistedQuery must be an object")
+        if persisted.get("version") != 1:
+            return bad_request("unsupported persisted query version: only version 1 is")
+        digest = sha256_of_id(persisted.get("sha256Hash"))
+        if digest is None:
+            return bad_request(
+                "extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, in hex"
+            )
+    if document_id is not None:
+        named = sha256_of_id(document_id)
+        if named is None:
+            return bad_request("documentId must be the document's SHA-256: `sha256:<hex>`")
+        if digest is not None and named != digest:
+            return bad_request("documentId and extensions.persistedQuery name different documents")
+        if request.query is not None:
+            return bad_request("send either documentId or query, not both")
+        digest = named
+    return digest
+
+
+def sha256_of_id(value: object) -> str | None:
+    """The lowercase hex of a `<hex>` or `sha256:<hex>` id; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    hex_digest = value.removeprefix(SHA256_PREFIX)
+    return hex_digest.lower() if _SHA256_HEX.match(hex_digest) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
     """What a request runs, and the hash to store its document under once it has run (an APQ
@@ -152,37 +201,23 @@ class PersistedQueries:
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis | None) -> PersistedQueries:
-        trusted = (
-            read_trusted_documents(settings.trusted_documents_file)
-            if settings.trusted_documents_file is not None
-            else None
-        )
         return cls(
             redis,
             settings.redis_key_prefix,
-            trusted,
+            settings.trusted_documents,
             trusted_only=settings.trusted_documents_only,
         )
 
     async def resolve(self, request: GraphQLRequestData) -> Resolved | GraphQLError:
         """The request to run, or the error to answer it with (before anything runs)."""
-        extensions = request.extensions or {}
-        persisted = extensions.get("persistedQuery")
-        if persisted is None:
+        digest = requested_id(request)
+        if isinstance(digest, GraphQLError):
+            return digest
+        if digest is None:
             query = request.query
             if self.trusted_only and query is not None and document_hash(query) not in self.trusted:
                 return id_required()
             return Resolved(request)
-        if not isinstance(persisted, dict):
-            return bad_request("extensions.persistedQuery must be an object")
-        if persisted.get("version") != 1:
-            return bad_request("unsupported persisted query version: only version 1 is")
-        digest = persisted.get("sha256Hash")
-        if not isinstance(digest, str) or not _SHA256_HEX.match(digest):
-            return bad_request(
-                "extensions.persistedQuery.sha256Hash must be the SHA-256 of the query, in hex"
-            )
-        digest = digest.lower()
         if request.query is not None:
             if document_hash(request.query) != digest:
                 return bad_request("provided sha does not match query")
@@ -263,5 +298,54 @@ def persisted_query_extensions(settings: Settings) -> list[Any]:
     that covers WebSocket operations."""
     if not settings.trusted_documents_only or settings.trusted_documents_file is None:
         return []
-    documents = read_trusted_documents(settings.trusted_documents_file)
+    documents = settings.trusted_documents
     return [lambda: TrustedDocumentsOnly(documents)]
+
+
+# --- WebSocket ---------------------------------------------------------------------------------
+
+# The message that starts an operation: graphql-transport-ws's, and legacy graphql-ws's.
+_SUBSCRIBE_TYPES = frozenset({"subscribe", "start"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A message to answer the client with instead of handing its message on."""
+
+    message: dict[str, object]
+
+
+async def resolve_subscribe_message(store: PersistedQueries, message: object) -> object:
+    """A WebSocket client message with the document its subscribe (graphql-transport-ws) or
+    start (graphql-ws) payload names by id put in as `query`; the error Reply when the id is
+    malformed or unknown; any other message unchanged (Strawberry's handler judges it)."""
+    if not isinstance(message, dict) or message.get("type") not in _SUBSCRIBE_TYPES:
+        return message
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return message
+    request = PersistedRequestData(
+        query=payload.get("query") if isinstance(payload.get("query"), str) else None,
+        variables=None,
+        operation_name=None,
+        extensions=payload.get("extensions")
+        if isinstance(payload.get("extensions"), dict)
+        else None,
+        document_id=payload.get("documentId") if "documentId" in payload else None,
+    )
+    if request.document_id is None and "persistedQuery" not in (request.extensions or {}):
+        return message
+    resolved = await store.resolve(request)
+    if isinstance(resolved, GraphQLError):
+        error = resolved.formatted
+        # graphql-transport-ws sends a list of errors, graphql-ws one.
+        transport_ws = message["type"] == "subscribe"
+        return Reply(
+            {
+                "id": message.get("id"),
+                "type": "error",
+                "payload": [error] if transport_ws else error,
+            }
+        )
+    # Over WebSocket a document sent with its hash only runs; it is not stored.
+    return {**message, "payload": {**payload, "query": resolved.request.query}}

@@ -64,9 +64,11 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 
 from gateway.limits import MAX_EXPANDED_SELECTIONS, expanded_selections
 from gateway.metrics import count_cache
+from gateway.persisted import requested_id
 from settings import Settings
 
 log = logging.getLogger("gateway.response_cache")
@@ -131,21 +133,14 @@ def _selects_only_cacheable(
 NO_PERSISTED_QUERY = b""
 
 
-def _persisted_hash(extensions: object) -> bytes | None:
-    """The sha256 an automatic persisted query names (NO_PERSISTED_QUERY when the request
-    names none; None when it is malformed, which the view refuses: gateway/persisted.py)."""
-    persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
-    if persisted is None:
-        return NO_PERSISTED_QUERY
-    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+def _persisted_hash(request: GraphQLRequestData) -> bytes | None:
+    """The sha256 a request names its document by (`documentId` or APQ's hash;
+    NO_PERSISTED_QUERY when it names none; None when the id is malformed, which the view
+    refuses: gateway/persisted.py)."""
+    named = requested_id(request)
+    if isinstance(named, GraphQLError):
         return None
-    found = persisted.get("sha256Hash")
-    if not isinstance(found, str) or len(found) != 64:
-        return None
-    try:
-        return bytes.fromhex(found)
-    except ValueError:
-        return None
+    return NO_PERSISTED_QUERY if named is None else bytes.fromhex(named)
 
 
 def clean_body(response: Any) -> bytes | None:
@@ -347,7 +342,7 @@ class ResponseCache:
         if isinstance(data, list) or data.protocol != "http":
             return None
         operation_name = data.operation_name
-        persisted = _persisted_hash(data.extensions)
+        persisted = _persisted_hash(data)
         if persisted is None or (
             operation_name is not None and not isinstance(operation_name, str)
         ):

@@ -3,6 +3,7 @@ negotiation, health probes and the masking of unexpected errors."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -19,6 +20,8 @@ from starlette.routing import Route
 
 from gateway.errors import INTERNAL_MESSAGE, ErrorPolicy, GatewaySchema, classify
 from gateway.http import GRAPHQL_RESPONSE_JSON, GatewayView
+from gateway.limits import ExecutionTimeLimit
+from gateway.metrics import operation_label
 from tests.support import PASSWORD, REGISTER, register
 
 JSON = "application/json"
@@ -465,6 +468,7 @@ async def test_unexpected_exception_is_masked_end_to_end(services, caplog):
     assert "boom" not in response.text
     assert "secret" not in response.text
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-e2e-1"}
+    assert response.headers["x-request-id"] == "req-e2e-1"  # for the client to quote
     assert error["path"] == ["explode"]
 
     records = [r for r in caplog.records if r.name == "gateway.errors"]
@@ -543,3 +547,157 @@ async def test_an_unknown_currency_written_in_the_query_is_the_clients_mistake(c
     assert "data" not in body
     assert error_code(body) == "BAD_USER_INPUT"
     assert "CurrencyCode" in body["errors"][0]["message"]
+
+
+# --- GraphQL over HTTP status codes (issue 10) ---------------------------------------------------
+
+
+def tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """Records logged with an exception (a client's mistake must log none) or at ERROR."""
+    return [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE_JSON, JSON])
+async def test_status_codes_follow_graphql_over_http(client, accept, caplog):
+    """Apollo Client 4 reads the error code only from an answer under the media type it asked
+    for; a legacy client keeps application/json (and 200 for request errors)."""
+    headers = {"accept": accept}
+    caplog.set_level(logging.INFO)
+
+    # A bad or expired token: 401 with a GraphQL error body under the negotiated type.
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ __typename }"},
+        headers={**headers, "authorization": "Bearer expired.or.forged"},
+    )
+    assert response.status_code == 401
+    assert media_type(response) == accept
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert error_code(response.json()) == "UNAUTHENTICATED"
+
+    # Variables that cannot be coerced: a request error, no `data` (400 under the new type).
+    response = await client.post(
+        "/graphql",
+        json={
+            "query": "query($first: Int!) { products(first: $first) { totalCount } }",
+            "variables": {"first": "ten"},
+        },
+        headers=headers,
+    )
+    assert response.status_code == (400 if accept == GRAPHQL_RESPONSE_JSON else 200)
+    assert media_type(response) == accept
+    body = response.json()
+    assert "data" not in body
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert "$first" in body["errors"][0]["message"]
+
+    # A mutation over GET: 405, and where to send it instead.
+    response = await client.get(
+        "/graphql",
+        params={"query": 'mutation { logout(refreshToken: "x") { success } }'},
+        headers=headers,
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert media_type(response) == accept
+    assert error_code(response.json()) == "BAD_USER_INPUT"
+    # A subscription runs over neither method (this endpoint streams over WebSocket only):
+    # a client error, where it ran as a query and failed as an internal error before.
+    subscription = "subscription { quoteUpdated { eventId } }"
+    for response in (
+        await client.get("/graphql", params={"query": subscription}, headers=headers),
+        await client.post("/graphql", json={"query": subscription}, headers=headers),
+    ):
+        assert response.status_code == 400
+        assert "allow" not in response.headers
+        assert media_type(response) == accept
+        assert error_code(response.json()) == "BAD_USER_INPUT"
+        assert "WebSocket" in response.json()["errors"][0]["message"]
+    assert tracebacks(caplog) == []
+
+
+@strawberry.type
+class NeverDoneQuery:
+    @strawberry.field
+    async def never_done(self) -> str:
+        await asyncio.Event().wait()  # only the time limit ends it
+        return "never"
+
+
+async def test_a_timeout_is_504_under_the_new_media_type(services):
+    schema = GatewaySchema(
+        query=NeverDoneQuery, extensions=[lambda: ExecutionTimeLimit(0.05), ErrorPolicy]
+    )
+    throwaway = Starlette(routes=[Route("/graphql", GatewayView(schema, services))])
+    transport = httpx.ASGITransport(app=throwaway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        for accept, status in ((GRAPHQL_RESPONSE_JSON, 504), (JSON, 200)):
+            response = await http.post(
+                "/graphql", json={"query": "{ neverDone }"}, headers={"accept": accept}
+            )
+            assert response.status_code == status
+            assert media_type(response) == accept
+            assert error_code(response.json()) == "TIMEOUT"
+
+
+def nested_variables(levels: int) -> bytes:
+    return (
+        b'{"query": "{ __typename }", "variables": {"v": ' + b"[" * levels + b"]" * levels + b"}}"
+    )
+
+
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE_JSON, JSON])
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b'{"query": "{ __typename }", "operationName": "\xff"}', id="invalid-utf-8"),
+        pytest.param(b'{"query": "{ __typ\xc3e }"}', id="truncated-utf-8"),
+        pytest.param(nested_variables(1_000), id="nested-1000"),
+        pytest.param(nested_variables(100), id="nested-100"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100000"),
+    ],
+)
+async def test_malformed_bodies_are_400_not_500(client, content, accept, caplog):
+    caplog.set_level(logging.INFO)
+    response = await post_raw(client, content, accept=accept)
+    assert response.status_code == 400, response.text
+    assert media_type(response) == accept
+    body = response.json()
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert "Unable to parse request body as JSON" in body["errors"][0]["message"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert tracebacks(caplog) == []
+    await assert_still_serving(client)
+
+
+async def test_nesting_within_the_limit_is_served(client):
+    response = await post_raw(client, nested_variables(20))
+    assert response.status_code == 200
+    assert response.json()["data"] == {"__typename": "Query"}
+
+
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE_JSON, JSON])
+@pytest.mark.parametrize("operation_name", [{"obj": "ect"}, ["A"], 0, False])
+async def test_an_operation_name_that_is_not_a_string_is_refused(
+    client, accept, operation_name, caplog
+):
+    caplog.set_level(logging.INFO)
+    response = await client.post(
+        "/graphql",
+        json={"query": "query A { __typename }", "operationName": operation_name},
+        headers={"accept": accept},
+    )
+    assert response.status_code == 400
+    assert media_type(response) == accept
+    body = response.json()
+    assert "data" not in body
+    assert error_code(body) == "BAD_USER_INPUT"
+    assert "operationName" in body["errors"][0]["message"]
+    assert tracebacks(caplog) == []
+
+
+def test_the_metrics_label_any_operation_name():
+    # What the HTTP edge refuses may still reach the metrics another way (a WebSocket).
+    assert operation_label({"obj": "ect"}) == "other"
+    assert operation_label(["A"]) == "other"
+    assert operation_label(None) == "anonymous"

@@ -18,12 +18,22 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
+import settings as settings_module
 from gateway.http import GRAPHQL_RESPONSE_JSON
-from gateway.persisted import DocumentLRU, PersistedQueries
+from gateway.persisted import DocumentLRU, PersistedQueries, not_in_list
 from resolvers.context import Services
 from server import create_app
 from settings import Settings, SettingsError, load_settings
-from tests.api.test_websocket import TRANSPORT_WS, connect, init, receive, subscribe
+from tests.api.test_subscriptions import ORDER_EVENTS, place_order
+from tests.api.test_websocket import (
+    LEGACY_WS,
+    TRANSPORT_WS,
+    connect,
+    gateway_records,
+    init,
+    receive,
+    subscribe,
+)
 
 JSON = "application/json"
 
@@ -507,3 +517,152 @@ def test_trusted_documents_only_needs_a_manifest(monkeypatch):
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert "TRUSTED_DOCUMENTS_FILE" in str(raised.value)
+
+
+# --- document ids: GraphQL over HTTP's documentId, Code Generator's sha256: ids, WebSocket --------
+
+
+@pytest.mark.parametrize("prefix", ["", "sha256:"])
+async def test_a_document_named_by_document_id_runs_over_post_and_get(
+    settings, services, manifest_file, prefix
+):
+    """GraphQL Code Generator's client preset sends `documentId: "sha256:<hex>"` (its manifest's
+    keys); others send the bare hex, or the hash in extensions.persistedQuery."""
+    document_id = prefix + sha256(REGISTERED_TYPENAME)
+    async with trusted_app(settings, services, manifest_file, only=True) as (_, http):
+        posted = await http.post("/graphql", json={"documentId": document_id})
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["data"] == {"__typename": "Query"}
+
+        got = await http.get("/graphql", params={"documentId": document_id})
+        assert got.json()["data"] == {"__typename": "Query"}
+
+        by_extensions = await http.post("/graphql", json={"extensions": persisted(document_id)})
+        assert by_extensions.json()["data"] == {"__typename": "Query"}
+
+        unknown = await http.post("/graphql", json={"documentId": prefix + sha256(fresh_query())})
+        assert codes(unknown.json()) == ["PERSISTED_QUERY_NOT_IN_LIST"]
+
+    # Beside APQ (no TRUSTED_DOCUMENTS_ONLY), an unknown id asks for the document as before.
+    query = fresh_query()
+    assert_not_found(await default_client_post(settings, services, {"documentId": sha256(query)}))
+
+
+async def default_client_post(
+    settings: Settings, services: Services, body: dict[str, Any]
+) -> httpx.Response:
+    async with http_client(create_app(settings, services)) as http:
+        return await http.post("/graphql", json=body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param({"documentId": "sha256:abc"}, "documentId", id="short"),
+        pytest.param({"documentId": "md5:" + "a" * 32}, "documentId", id="other-prefix"),
+        pytest.param({"documentId": 42}, "documentId", id="not-a-string"),
+        pytest.param(
+            {"documentId": sha256("{ __typename }"), "query": "{ __typename }"},
+            "not both",
+            id="with-query",
+        ),
+        pytest.param(
+            {"documentId": sha256("{ a }"), "extensions": persisted(sha256("{ b }"))},
+            "different documents",
+            id="two-ids",
+        ),
+    ],
+)
+async def test_a_malformed_document_id_is_a_client_error(client, body, message):
+    response = await client.post("/graphql", json=body)
+    assert "data" not in response.json(), response.text
+    assert codes(response.json()) == ["BAD_USER_INPUT"]
+    assert message in response.json()["errors"][0]["message"]
+
+
+SUBSCRIPTION_BY_ID = "sha256:" + sha256(ORDER_EVENTS)
+
+
+async def test_a_trusted_only_server_runs_subscriptions_named_by_id_over_both_protocols(
+    settings, services, client, tmp_path, caplog
+):
+    """An app built with Code Generator's persisted documents sends only ids, over WebSocket
+    too: with TRUSTED_DOCUMENTS_ONLY it could not subscribe at all when only text was read."""
+    manifest = write_json(tmp_path / "persisted-documents.json", {SUBSCRIPTION_BY_ID: ORDER_EVENTS})
+    seller, _buyer, order = await place_order(client, services)
+    variables = {"orderId": order, "since": "0"}
+    app = create_app(trusted_settings(settings, manifest, only=True), services)
+
+    async with connect(app, [TRANSPORT_WS]) as ws:
+        await init(ws, {"Authorization": f"Bearer {seller.token}"})
+        await ws.send_json(
+            {
+                "type": "subscribe",
+                "id": "1",
+                "payload": {"documentId": SUBSCRIPTION_BY_ID, "variables": variables},
+            }
+        )
+        message = await receive(ws)
+        assert message["type"] == "next", message
+        assert message["payload"]["data"]["orderStatusChanged"]["status"] == "PLACED"
+
+        unknown = "sha256:" + sha256(fresh_query())
+        await ws.send_json({"type": "subscribe", "id": "2", "payload": {"documentId": unknown}})
+        message = await receive(ws)
+        assert message == {
+            "id": "2",
+            "type": "error",
+            "payload": [not_in_list().formatted],
+        }
+
+    async with connect(app, [LEGACY_WS]) as ws:
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {seller.token}"}}
+        )
+        assert (await receive(ws))["type"] == "connection_ack"
+        extensions = persisted(sha256(ORDER_EVENTS))
+        await ws.send_json(
+            {
+                "type": "start",
+                "id": "7",
+                "payload": {"extensions": extensions, "variables": variables},
+            }
+        )
+        message = await receive(ws)
+        assert message["type"] == "data", message
+        assert message["payload"]["data"]["orderStatusChanged"]["status"] == "PLACED"
+
+        await ws.send_json(
+            {"type": "start", "id": "8", "payload": {"extensions": persisted(sha256("{ a }"))}}
+        )
+        message = await receive(ws)
+        assert message["type"] == "error"
+        assert message["id"] == "8"
+        assert message["payload"]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+    assert gateway_records(caplog) == []  # unknown ids are the client's mistake: no traceback
+
+
+def test_the_manifest_is_read_once_for_every_user_of_it(
+    settings, services, manifest_file, monkeypatch
+):
+    """Settings validation reads it; the HTTP store, the WebSocket check and every app built
+    from those settings use that reading."""
+    reads: list[Path] = []
+    read = settings_module.read_trusted_documents
+
+    def counting(path: Path) -> dict[str, str]:
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(settings_module, "read_trusted_documents", counting)
+    configured = Settings(
+        **{
+            **settings.model_dump(),
+            "trusted_documents_file": manifest_file,
+            "trusted_documents_only": True,
+        }
+    )
+    assert reads == [manifest_file]
+    create_app(configured, services)
+    create_app(configured, services)
+    assert reads == [manifest_file]

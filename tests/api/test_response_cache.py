@@ -230,6 +230,13 @@ async def test_a_persisted_query_sent_by_hash_shares_the_entry_of_its_text(
     by_hash = await http.post("/graphql", json={"variables": variables, "extensions": persisted})
     assert by_hash.headers["x-cache"] == "HIT"
     assert data(by_hash) == data(first)
+    # So does GraphQL over HTTP's documentId, bare or with Code Generator's `sha256:` prefix.
+    for document_id in (digest, f"sha256:{digest}"):
+        by_id = await http.post(
+            "/graphql", json={"variables": variables, "documentId": document_id}
+        )
+        assert by_id.headers["x-cache"] == "HIT"
+        assert data(by_id) == data(first)
     # After an invalidation, a request by hash alone fills the entry again: its document comes
     # from the persisted-query store.
     await cache_of(cached_app).catalog_changed()
