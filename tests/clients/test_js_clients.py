@@ -93,3 +93,49 @@ def test_apollo_reads_throttled_and_retry_after(apollo):
     assert step["error"]["codes"] == ["THROTTLED"]
     assert step["retryAfter"] is not None
     assert int(step["retryAfter"]) > 0
+
+
+@pytest.fixture(scope="module")
+def urql(js_packages: Any, gateway: LiveServer) -> dict[str, Any]:
+    return run_node("urql.mjs", {"url": gateway.url, "email": BUYER, "password": DEMO_PASSWORD})
+
+
+def test_urql_graphcache_updates_the_cart_from_a_mutation(urql):
+    assert urql["login"] == {"ok": True, "userErrors": [], "signedIn": True}
+    step = urql["cart"]
+    assert step["ok"], step
+    assert step["userErrors"] == []
+    assert step["sameCart"]
+    assert step["quantityBefore"] == step["quantity"]
+    # The mutation's answer updated the normalized Cart: read back with no request.
+    assert step["quantityFromCache"] == 2 * step["quantity"]
+    assert step["cacheError"] is None
+    assert step["requestsForCacheRead"] == 0
+
+
+@pytest.fixture(scope="module")
+def graphql_request(js_packages: Any, gateway: LiveServer) -> dict[str, Any]:
+    return run_node("graphql_request.mjs", {"url": gateway.url})
+
+
+def test_graphql_request_query_with_variables(graphql_request):
+    step = graphql_request["variables"]
+    assert step["ok"], step
+    assert step["currencies"]
+    assert set(step["currencies"]) == {"JPY"}
+
+
+def test_graphql_request_surfaces_unauthenticated(graphql_request):
+    step = graphql_request["badToken"]
+    assert step["ok"], step
+    assert step["error"]["codes"] == ["UNAUTHENTICATED"], step["error"]
+    assert step["status"] == 401
+    assert step["contentType"].startswith("application/graphql-response+json")
+
+
+def test_graphql_request_surfaces_a_bad_variable_as_400(graphql_request):
+    step = graphql_request["badVariable"]
+    assert step["ok"], step
+    assert step["error"]["codes"] == ["BAD_USER_INPUT"], step["error"]
+    assert step["status"] == 400
+    assert step["contentType"].startswith("application/graphql-response+json")

@@ -7,7 +7,7 @@ export const config = JSON.parse(process.argv[2] ?? "{}");
 export function recordingFetch() {
   const exchanges = [];
   const recorded = async (input, init = {}) => {
-    const url = new URL(typeof input === "string" ? input : input.url);
+    const url = new URL(input instanceof URL || typeof input === "string" ? input : input.url);
     const headers = Object.fromEntries(new Headers(init.headers ?? {}).entries());
     let body = null;
     if (typeof init.body === "string") {
