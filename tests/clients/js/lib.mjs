@@ -51,6 +51,8 @@ export function describeError(error) {
     message: String(error.message ?? error),
     codes: graphqlErrors.map((e) => e?.extensions?.code ?? null),
     statusCode: error.statusCode ?? error.response?.status ?? null,
+    // A WebSocket's close (graphql-ws rejects with the CloseEvent itself).
+    ...(typeof error.code === "number" ? { closeCode: error.code, reason: error.reason } : {}),
   };
 }
 
