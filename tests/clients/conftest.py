@@ -4,7 +4,7 @@ relay-compiler, graphql-http's audit) against the real gateway served on a free 
 Node scripts under js/ print one JSON document; the tests assert on it. The packages are pinned
 in js/package-lock.json and installed once (`npm ci`, again only when the lock changes) into
 js/node_modules. Without `node` and `npm` every test here is skipped (`apt-get install nodejs
-npm`; .ci/run installs them).
+npm`; .ci/run installs them), as they are with a Node older than 20.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ LOCK = JS / "package-lock.json"
 INSTALLED_LOCK = JS / "node_modules" / ".installed-lock-sha256"
 
 DEMO_PRODUCTS = 60
+MINIMUM_NODE = 20
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +39,14 @@ def js_packages() -> Path:
     """js/node_modules as js/package-lock.json pins it."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("no node/npm on PATH (apt-get install nodejs npm)")
+    version = subprocess.run(
+        ["node", "--version"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) < MINIMUM_NODE:
+        pytest.skip(f"node {version} is older than {MINIMUM_NODE} (graphql-ws 6 needs it)")
     wanted = hashlib.sha256(LOCK.read_bytes()).hexdigest()
     if not INSTALLED_LOCK.exists() or INSTALLED_LOCK.read_text() != wanted:
         installed = subprocess.run(
