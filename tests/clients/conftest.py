@@ -109,7 +109,9 @@ async def demo_database_url(
 
 
 def gateway_settings(settings: Settings, demo_database_url: str, **changes: Any) -> Settings:
-    return settings.model_copy(update={"database_url": demo_database_url, **changes})
+    # A small pool: up to three of these servers run at once, beside the suite's own engine.
+    update = {"database_url": demo_database_url, "db_pool_size": 4, **changes}
+    return settings.model_copy(update=update)
 
 
 @pytest.fixture(scope="session")

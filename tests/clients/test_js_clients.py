@@ -94,6 +94,15 @@ def test_apollo_sees_unauthenticated_for_a_bad_token(apollo):
     assert step["error"]["codes"] == ["UNAUTHENTICATED"]
 
 
+def test_apollo_mutation_over_get_is_405_with_allow_post(apollo):
+    step = apollo["mutationOverGet"]
+    assert step["ok"], step
+    assert step["method"] == "GET"
+    assert step["status"] == 405
+    assert step["allow"] == "POST"
+    assert step["error"]["codes"], step["error"]  # a GraphQL error the client can read
+
+
 def test_apollo_reads_throttled_and_retry_after(apollo):
     step = apollo["throttled"]
     assert step["ok"], step

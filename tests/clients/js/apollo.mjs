@@ -8,9 +8,15 @@ import { config, describeError, emit, recordingFetch, step } from "./lib.mjs";
 
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
 
-function client({ url = config.url, headers = {}, persisted = false, links = [] } = {}) {
+function client({
+  url = config.url,
+  headers = {},
+  persisted = false,
+  links = [],
+  fetchOptions = {},
+} = {}) {
   const recorder = recordingFetch();
-  const http = new HttpLink({ uri: `${url}/graphql`, fetch: recorder.fetch, headers });
+  const http = new HttpLink({ uri: `${url}/graphql`, fetch: recorder.fetch, headers, fetchOptions });
   const chain = [...links, ...(persisted ? [new PersistedQueryLink({ sha256 })] : []), http];
   const apollo = new ApolloClient({
     cache: new InMemoryCache(),
@@ -130,6 +136,22 @@ result.badToken = await step(async () => {
   }
   const last = exchanges.at(-1);
   return { error, status: last.status, contentType: last.contentType };
+});
+
+// An app that sends everything over GET (fetchOptions.method) sends its mutations so too.
+result.mutationOverGet = await step(async () => {
+  const { apollo, exchanges } = client({ fetchOptions: { method: "GET" } });
+  let error = null;
+  try {
+    await apollo.mutate({
+      mutation: LOGIN,
+      variables: { email: "nobody@example.com", password: "not-the-password" },
+    });
+  } catch (caught) {
+    error = describeError(caught);
+  }
+  const last = exchanges.at(-1);
+  return { error, method: last.method, status: last.status, allow: last.allow };
 });
 
 if (config.throttledUrl) {

@@ -33,6 +33,7 @@ export function recordingFetch() {
       status: response.status,
       contentType: response.headers.get("content-type"),
       retryAfter: response.headers.get("retry-after"),
+      allow: response.headers.get("allow"),
       answer,
     });
     return response;
