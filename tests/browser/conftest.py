@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
-from server import create_app
 from settings import Settings
 from tests.browser.cdp import Browser, Page, find_chromium, launch
+from tests.live_server import LiveServer, serve_gateway
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,12 +34,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@dataclass
-class LiveServer:
-    url: str
-    app: Starlette
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     binary = find_chromium()
@@ -56,38 +44,9 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """The whole gateway (lifespan, relay, WebSocket) served by uvicorn on a free port; per
-    module, so its outbox relay is gone before the realtime tests count theirs."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    # Built here, served by the server thread's own event loop (lifespan included).
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        ws="websockets-sansio",  # as server.py serves
-        ws_per_message_deflate=False,
-        lifespan="on",
-        ws_max_size=settings.max_body_bytes,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name="live-gateway", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start (see the log above)")
-        time.sleep(0.05)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
+    """Per module, so its outbox relay is gone before the realtime tests count theirs."""
+    with serve_gateway(settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
