@@ -23,7 +23,8 @@ unknown hash (`PERSISTED_QUERY_NOT_IN_LIST`, the codes of Apollo's router), and 
 added to the store. A registered document sent as text runs: it is the same document.
 
 Over WebSocket (both protocols) a subscribe message may name its document the same ways (payload
-`documentId` or `extensions.persistedQuery.sha256Hash`): the document is put in the message
+`documentId` or `extensions.persistedQuery.sha256Hash`, beside no `query` or the empty one the
+graphql-ws client must send): the document is put in the message
 before Strawberry's handler reads it, and an unknown id is answered with the operation's error.
 """
 
@@ -324,8 +325,11 @@ async def resolve_subscribe_message(store: PersistedQueries, message: object) ->
     payload = message.get("payload")
     if not isinstance(payload, dict):
         return message
+    # graphql-ws's client refuses to send a payload without a string `query`, so an app that
+    # names its document by id sends an empty one (graphql-ws's persisted-queries recipe).
+    query = payload.get("query")
     request = PersistedRequestData(
-        query=payload.get("query") if isinstance(payload.get("query"), str) else None,
+        query=query if isinstance(query, str) and query else None,
         variables=None,
         operation_name=None,
         extensions=payload.get("extensions")

@@ -642,6 +642,28 @@ async def test_a_trusted_only_server_runs_subscriptions_named_by_id_over_both_pr
     assert gateway_records(caplog) == []  # unknown ids are the client's mistake: no traceback
 
 
+async def test_a_subscription_by_id_with_the_empty_query_graphql_ws_sends_runs(
+    settings, services, client, tmp_path
+):
+    """graphql-ws's client refuses to send a subscribe payload without a string `query`: an
+    app naming its document by id sends `query: ""` beside it (graphql-ws's own recipe)."""
+    manifest = write_json(tmp_path / "persisted-documents.json", {SUBSCRIPTION_BY_ID: ORDER_EVENTS})
+    seller, _buyer, order = await place_order(client, services)
+    app = create_app(trusted_settings(settings, manifest, only=True), services)
+
+    async with connect(app, [TRANSPORT_WS]) as ws:
+        await init(ws, {"Authorization": f"Bearer {seller.token}"})
+        payload = {
+            "query": "",
+            "documentId": SUBSCRIPTION_BY_ID,
+            "variables": {"orderId": order, "since": "0"},
+        }
+        await ws.send_json({"type": "subscribe", "id": "1", "payload": payload})
+        message = await receive(ws)
+        assert message["type"] == "next", message
+        assert message["payload"]["data"]["orderStatusChanged"]["status"] == "PLACED"
+
+
 def test_the_manifest_is_read_once_for_every_user_of_it(
     settings, services, manifest_file, monkeypatch
 ):

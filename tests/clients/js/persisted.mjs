@@ -89,7 +89,11 @@ result.subscription = await step(async () => {
   let error = null;
   const safety = setTimeout(() => client.terminate(), 15_000); // a hang becomes a failure
   try {
+    // graphql-ws refuses to send a payload without a string `query` (and then leaves a promise
+    // that rejects unhandled with the socket's CloseEvent on dispose): its persisted-queries
+    // recipe sends an empty one beside the id.
     const subscription = client.iterate({
+      query: "",
       documentId: ids.ClientsQuoteUpdatedSubscription,
       variables: { since: "0" },
     });
