@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -339,6 +340,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url is None:
         settings = _use_embedded_database(settings)
         asyncio.run(_migrate_and_seed(settings, products=args.demo_products))
+        # uvicorn re-raises the SIGTERM it stopped on; by default that ends the process before
+        # atexit, where pgserver stops the embedded PostgreSQL, which would be left running.
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     elif args.migrate:
         asyncio.run(_migrate_and_seed(settings, products=None))
     prepare_multiprocess_directory()  # PROMETHEUS_MULTIPROC_DIR starts empty

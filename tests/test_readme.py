@@ -22,7 +22,7 @@ import httpx
 import pytest
 import wsproto.events
 from graphql import OperationDefinitionNode, OperationType, parse, print_ast, validate
-from httpx_ws import aconnect_ws
+from httpx_ws import AsyncWebSocketSession, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 
@@ -132,29 +132,31 @@ async def first_event(app: Starlette, document: str, token: str) -> dict[str, An
     async with (
         ASGIWebSocketTransport(app=app) as transport,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
-        aconnect_ws(
+    ):
+        ws: AsyncWebSocketSession
+        async with aconnect_ws(
             "/graphql",
             http,
             subprotocols=["graphql-transport-ws"],
             keepalive_ping_interval_seconds=None,
-        ) as ws,
-    ):
-        await ws.send_json(
-            {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-        )
-        messages = []
-        while True:
-            event = await ws.receive(timeout=10)
-            assert isinstance(event, wsproto.events.TextMessage), event
-            message: dict[str, Any] = json.loads(event.data)
-            messages.append(message)
-            if message["type"] == "connection_ack":
-                await ws.send_json({"type": "subscribe", "id": "1", "payload": {"query": document}})
-            elif message["type"] in ("next", "error", "complete"):
-                await ws.send_json({"type": "complete", "id": "1"})
-                assert message["type"] == "next", messages
-                payload: dict[str, Any] = message["payload"]
-                return payload
+        ) as ws:
+            await ws.send_json(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+            )
+            messages = []
+            while True:
+                event = await ws.receive(timeout=10)
+                assert isinstance(event, wsproto.events.TextMessage), event
+                message: dict[str, Any] = json.loads(event.data)
+                messages.append(message)
+                if message["type"] == "connection_ack":
+                    subscribe = {"type": "subscribe", "id": "1", "payload": {"query": document}}
+                    await ws.send_json(subscribe)
+                elif message["type"] in ("next", "error", "complete"):
+                    await ws.send_json({"type": "complete", "id": "1"})
+                    assert message["type"] == "next", messages
+                    payload: dict[str, Any] = message["payload"]
+                    return payload
 
 
 async def test_readme_examples_run_in_order(demo_app: Starlette, settings: Settings) -> None:
