@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,7 @@ from auth.login_throttle import sign_in_throttle
 from auth.passwords import hash_password, use_password_hash_cost
 from auth.tokens import TokenConfig
 from db.engine import create_engine, session_factory
-from db.seed import SeedSummary
+from db.seed import SeedSummary, demo_logins_table
 from db.statement_log import observe_statements
 from gateway.cost import CostLimit
 from gateway.errors import ErrorPolicy, GatewaySchema
@@ -305,7 +306,8 @@ async def _migrate_and_seed(settings: Settings, products: int | None) -> None:
     try:
         if not await is_seeded(engine):
             summary = await seed_demo_data(engine, products)
-            log.info("seeded demo data: %s", summary)
+            log.info("seeded demo data: %s", summary.describe())
+            print(demo_logins_table(), file=sys.stderr)
     finally:
         await engine.dispose()
 
@@ -318,6 +320,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     if settings.database_url is None:
         settings = _use_embedded_database(settings)
         asyncio.run(_migrate_and_seed(settings, products=args.demo_products))
+        # uvicorn re-raises the SIGTERM it stopped on; by default that ends the process before
+        # atexit, where pgserver stops the embedded PostgreSQL, which would be left running.
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     elif args.migrate:
         asyncio.run(_migrate_and_seed(settings, products=None))
     prepare_multiprocess_directory()  # PROMETHEUS_MULTIPROC_DIR starts empty
@@ -354,7 +359,9 @@ def _seed(args: argparse.Namespace, settings: Settings) -> None:
     async def run() -> None:
         engine = create_engine(settings.database_url or "", null_pool=True)
         try:
-            print(await seed_demo_data(engine, args.products))
+            summary = await seed_demo_data(engine, args.products)
+            print(f"seeded {summary.describe()}")
+            print(demo_logins_table())
         finally:
             await engine.dispose()
 
@@ -384,8 +391,14 @@ def main(argv: list[str] | None = None) -> int:
         help="products to seed into a new embedded database (default 600)",
     )
     commands.add_parser("migrate", help="apply database migrations")
-    seed = commands.add_parser("seed", help="fill an empty database with demo data")
-    seed.add_argument("--products", type=int, default=600)
+    seed = commands.add_parser(
+        "seed",
+        help="fill an empty database with demo data",
+        description="Fill an empty, migrated database with demo companies, users and products.",
+        epilog=demo_logins_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    seed.add_argument("--products", type=int, default=600, help="products to seed (default 600)")
     printer = commands.add_parser("print-schema", help="print the GraphQL SDL")
     printer.add_argument("--output", help="write to this file instead of stdout")
     args = parser.parse_args(argv)

@@ -20,25 +20,31 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from db.databases import create_migrated_database, drop_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    free_port,
+    limits_line,
+    limits_seen,
+    percentile,
+    response_problem,
+    scratch_database,
+    settings_with,
+    wait_until_ready,
+)
+from db.databases import drop_database  # noqa: E402
 from db.statement_log import observe_statements  # noqa: E402
-from server import build_services, create_app, seed_demo_data  # noqa: E402
+from server import build_services, create_app  # noqa: E402
 from settings import Settings  # noqa: E402
 
 CATALOG_PAGE = """
@@ -59,25 +65,26 @@ query CatalogPage($first: Int!) {
 """
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-async def load(url: str, first: int, clients: int, seconds: float) -> dict[str, float]:
+async def load(url: str, first: int, clients: int, seconds: float) -> dict[str, Any]:
+    """Pages served per second: an answer with errors (THROTTLED included) or another status
+    than 200 is a failure, and neither counted as served nor in the latencies."""
     latencies: list[float] = []
     failures = 0
+    first_problem: str | None = None
     deadline = time.perf_counter() + seconds
     payload = {"query": CATALOG_PAGE, "variables": {"first": first}}
 
     async def client_loop(http: httpx.AsyncClient) -> None:
-        nonlocal failures
+        nonlocal failures, first_problem
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             response = await http.post(url, json=payload)
-            if response.status_code != 200 or "errors" in response.json():
+            problem = response_problem(response)
+            if problem is None:
+                latencies.append(time.perf_counter() - started)
+            else:
                 failures += 1
-            latencies.append(time.perf_counter() - started)
+                first_problem = first_problem or problem
 
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
@@ -88,16 +95,30 @@ async def load(url: str, first: int, clients: int, seconds: float) -> dict[str, 
     return {
         "requests": len(latencies),
         "rps": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "p50_ms": percentile(latencies, 0.50) * 1000 if latencies else float("nan"),
+        "p99_ms": percentile(latencies, 0.99) * 1000 if latencies else float("nan"),
         "failures": failures,
+        "first_problem": first_problem,
     }
 
 
+# wrk checks every body too: a 200 answer carrying `errors` (THROTTLED to a legacy
+# application/json client) is a failure, not a page served.
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = [[%s]]
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) failed = 0 end
+function response(status, headers, body)
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then failed = failed + 1 end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("failed") end
+  io.write(string.format("failed answers: %%d\\n", total))
+end
 """
 
 
@@ -108,7 +129,7 @@ def parse_wrk_ms(value: str) -> float:
     return float(value)
 
 
-async def load_with_wrk(url: str, first: int, clients: int, seconds: float) -> dict[str, float]:
+async def load_with_wrk(url: str, first: int, clients: int, seconds: float) -> dict[str, Any]:
     """wrk (C, one thread) leaves the CPU to the server: Python clients would compete for it."""
     body = json.dumps({"query": CATALOG_PAGE, "variables": {"first": first}})
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -127,7 +148,7 @@ async def load_with_wrk(url: str, first: int, clients: int, seconds: float) -> d
     )
     output = (await process.communicate())[0].decode()
     os.unlink(script.name)
-    figures: dict[str, float] = {"failures": 0}
+    figures: dict[str, Any] = {"failures": 0}
     for line in output.splitlines():
         parts = line.split()
         if line.strip().startswith("50.000%") or (parts and parts[0] == "50%"):
@@ -138,12 +159,17 @@ async def load_with_wrk(url: str, first: int, clients: int, seconds: float) -> d
             figures["rps"] = float(parts[1])
         elif "requests in" in line:
             figures["requests"] = float(parts[0])
-        elif line.strip().startswith("Non-2xx"):
+        elif line.startswith("failed answers:"):
             figures["failures"] = float(parts[-1])
+    # wrk counts every answer; only the good ones are pages served.
+    served = figures.get("requests", 0) - figures["failures"]
+    if figures.get("requests"):
+        figures["rps"] = figures["rps"] * served / figures["requests"]
+    figures["requests"] = served
     return figures
 
 
-async def in_process(database_url: str, first: int, rounds: int) -> dict[str, float]:
+async def in_process(database_url: str, first: int, rounds: int) -> dict[str, Any]:
     # The response cache off: this measures executing the page (bench/response_cache.py
     # measures the cache); the rate limit off: the timed rounds would drain the bucket.
     settings = Settings(
@@ -172,15 +198,18 @@ async def in_process(database_url: str, first: int, rounds: int) -> dict[str, fl
         for _ in range(20):  # warm-up: parser/validation caches, prepared statements
             await http.post("/graphql", json=payload)
         capturing = True
-        body = (await http.post("/graphql", json=payload)).json()
+        response = await http.post("/graphql", json=payload)
         capturing = False
-        assert "errors" not in body, body
-        fields = count_fields(body["data"])
+        problem = response_problem(response)
+        assert problem is None, problem
+        fields = count_fields(response.json()["data"])
         request_times = []
         for _ in range(rounds):
             started = time.perf_counter()
-            await http.post("/graphql", json=payload)
+            response = await http.post("/graphql", json=payload)
             request_times.append(time.perf_counter() - started)
+            problem = response_problem(response)  # a refusal is not a page: stop, say why
+            assert problem is None, problem
         sql_times = []
         async with services.engine.connect() as connection:
             raw = await connection.get_raw_connection()
@@ -200,6 +229,7 @@ async def in_process(database_url: str, first: int, rounds: int) -> dict[str, fl
         "request_ms": request_ms,
         "sql_ms": sql_ms,
         "ratio": request_ms / sql_ms,
+        "limits": limits_line(settings),
     }
 
 
@@ -209,40 +239,6 @@ def count_fields(value: Any) -> int:
     if isinstance(value, list):
         return sum(count_fields(v) for v in value)
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def wait_until_ready(url: str, within_seconds: float = 60) -> None:
-    deadline = time.monotonic() + within_seconds
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            try:
-                if (await http.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.25)
-    raise RuntimeError(f"server at {url} did not become ready")
-
-
-async def scratch_database(products: int) -> str:
-    """A new seeded database on DATABASE_URL's server (else the local one)."""
-    server = (
-        Settings(database_url=os.environ.get("DATABASE_URL")).database_url
-        or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-    )
-    url = await create_migrated_database(server, f"gw_bench_{uuid.uuid4().hex[:8]}")
-    engine = create_async_engine(url, poolclass=NullPool)
-    started = time.perf_counter()
-    await seed_demo_data(engine, products)
-    print(f"seeded {products} products in {time.perf_counter() - started:.1f} s")
-    await engine.dispose()
-    return url
 
 
 async def main() -> None:
@@ -268,6 +264,10 @@ async def main() -> None:
         url = args.url
         if url is None:
             port = free_port()
+            # The rate limit off: ten clients drain one anonymous bucket in seconds, and the
+            # figures would measure refusals; the response cache off: this measures execution.
+            environment = {"RESPONSE_CACHE_TTL_SECONDS": "0", "RATE_LIMIT_CAPACITY": "0"}
+            limits = limits_line(settings_with(environment))
             server = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "server.py",
@@ -281,18 +281,24 @@ async def main() -> None:
                     **os.environ,
                     "DATABASE_URL": database_url or "",
                     "REDIS_URL": "",
-                    "RESPONSE_CACHE_TTL_SECONDS": "0",
+                    **environment,
                 },
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
             )
             await wait_until_ready(f"http://127.0.0.1:{port}/readyz")
             url = f"http://127.0.0.1:{port}/graphql"
+        else:
+            probe = {"query": CATALOG_PAGE, "variables": {"first": args.first}}
+            async with httpx.AsyncClient(timeout=30) as http:
+                limits = limits_seen(await http.post(url, json=probe))
         print(f"\ncatalog page: products(first: {args.first}) with seller, category, variants,")
         print(f"tiers and stock; {args.workers} worker(s)")
         print("HTTP against", url)
+        print(limits)
+        print("served: answers with data and no errors; failed: any other (THROTTLED included)")
         print(
-            f"{'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}"
+            f"{'clients':>8} {'served':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}"
         )
         measure = load_with_wrk if shutil.which("wrk") and not args.python_client else load
         print(f"load generator: {'wrk' if measure is load_with_wrk else 'httpx (Python)'}")
@@ -302,6 +308,8 @@ async def main() -> None:
                 f"{clients:>8} {row['requests']:>9.0f} {row['rps']:>8.1f} "
                 f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['failures']:>7.0f}"
             )
+            if row.get("first_problem"):
+                print(f"         first failure: {row['first_problem']}")
     finally:
         if server is not None:
             server.terminate()
@@ -310,6 +318,7 @@ async def main() -> None:
         if database_url is not None:
             figures = await in_process(database_url, args.first, args.rounds)
             print("\nin-process, one request at a time (median of", args.rounds, "rounds):")
+            print(f"  {figures['limits']}")
             print(f"  SQL statements per request: {figures['statements']:.0f}")
             print(f"  fields in the answer:       {figures['fields']:.0f}")
             print(f"  GraphQL request:            {figures['request_ms']:.2f} ms")

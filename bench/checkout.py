@@ -25,7 +25,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.catalog_page import scratch_database  # noqa: E402
+from bench.harness import answer_problem, limits_line, scratch_database  # noqa: E402
 from db.databases import drop_database  # noqa: E402
 from db.statement_log import observe_statements  # noqa: E402
 from resolvers.global_ids import to_global_id  # noqa: E402
@@ -58,7 +58,8 @@ async def call(http: httpx.AsyncClient, query: str, variables: dict[str, Any], t
         headers={"Authorization": f"Bearer {token}"},
     )
     body = response.json()
-    assert "errors" not in body, body
+    problem = answer_problem(response.status_code, body)  # a refusal is not a request served
+    assert problem is None, problem
     return body["data"]
 
 
@@ -81,6 +82,8 @@ async def buyer_token(http: httpx.AsyncClient) -> str:
             },
         },
     )
+    problem = answer_problem(response.status_code, response.json())
+    assert problem is None, problem
     token: str = response.json()["data"]["register"]["accessToken"]
     return token
 
@@ -121,6 +124,7 @@ async def main() -> None:
     url = await scratch_database(args.products)
     try:
         settings = Settings(environment="test", database_url=url, redis_url=None)
+        print(limits_line(settings))
         services = build_services(settings)
         statements: list[str] = []
         counting = False

@@ -27,7 +27,8 @@ prints requests/s, latency p50/p95/p99, SQL statements per request (the server's
 measured window divided by the requests answered in it, so a response-cache hit counts as 0
 statements), server CPU seconds per 1 000 requests (user+system of the server process and all
 its children, psutil, over the measured window), the share of X-Cache hits, and the error
-count (a non-200 answer or one with `errors`: must be 0).
+count (a non-200 answer, or one with `errors` (THROTTLED included) or `userErrors`: must be 0;
+a failed answer is never counted among the requests served), and the limits each server ran with.
 
     .venv/bin/python bench/mix.py [--duration 15] [--warmup 3] [--concurrency 16]
         [--workers 1,2] [--products 2000] [--redis-url redis://127.0.0.1:6379/0]
@@ -67,9 +68,13 @@ from sqlalchemy.pool import NullPool
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.catalog_page import percentile, scratch_database  # noqa: E402
 from bench.checkout import ADD, ADDRESS, CHECKOUT, ORDER, call, stocked_variants  # noqa: E402
-from bench.harness import gateway  # noqa: E402
+from bench.harness import (  # noqa: E402
+    gateway,
+    percentile,
+    response_problem,
+    scratch_database,
+)
 from db.databases import drop_database  # noqa: E402
 from db.seed import COMPANIES, DEMO_PASSWORD  # noqa: E402
 from gateway.persisted import document_hash  # noqa: E402
@@ -259,11 +264,8 @@ async def generate(
             and time.time() >= start_at
         ):
             hits += 1
-        if response.status_code != 200:
-            return f"{kind}: HTTP {response.status_code} {response.text[:200]}"
-        if body.get("errors"):
-            return f"{kind}: {body['errors'][0].get('message')}"
-        return None
+        problem = response_problem(response)  # THROTTLED and userErrors included
+        return f"{kind}: {problem}" if problem else None
 
     async def client(http: httpx.AsyncClient, number: int) -> None:
         nonlocal measured_errors
@@ -277,10 +279,11 @@ async def generate(
                 problem = f"{kind}: {type(error).__name__} {error}"
             elapsed = time.perf_counter() - started
             if now >= start_at:  # started inside the measured window
-                latencies.append(elapsed)
-                by_kind[kind].append(elapsed)
-                if problem:
+                if problem:  # a failure is not a request served: not in the figures
                     measured_errors += 1
+                else:
+                    latencies.append(elapsed)
+                    by_kind[kind].append(elapsed)
             if problem and len(errors) < 5:
                 errors.append(problem)
 

@@ -24,7 +24,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.catalog_page import CATALOG_PAGE, scratch_database  # noqa: E402
+from bench.catalog_page import CATALOG_PAGE  # noqa: E402
+from bench.harness import limits_line, response_problem, scratch_database  # noqa: E402
 from db.databases import drop_database  # noqa: E402
 from server import build_services, create_app  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -53,11 +54,13 @@ async def timed(settings: Settings, first: int, requests: int) -> tuple[float, d
             for _ in range(20):  # parser/validation caches, prepared statements, pool
                 await services.on_catalog_changed()  # each warm-up request runs
                 response = await http.post("/graphql", json=payload)
-                assert "errors" not in response.json(), response.text
+                assert response_problem(response) is None, response.text
             await services.on_catalog_changed()  # the first measured request is a miss
             started = time.perf_counter()
             for _ in range(requests):
                 response = await http.post("/graphql", json=payload)
+                problem = response_problem(response)  # a refusal is not a page served
+                assert problem is None, problem
                 outcome = response.headers.get("x-cache", "none")
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
             elapsed = time.perf_counter() - started
@@ -108,6 +111,7 @@ async def main() -> None:
             elapsed, outcomes = await timed(settings, args.first, args.requests)
             per_request = elapsed / args.requests * 1000
             print(f"{name:<18} {elapsed:>8.3f} {per_request:>15.2f}  {outcomes}")
+            print(f"{'':<18} {limits_line(settings)}")
     finally:
         if scratch:
             await drop_database(database_url)

@@ -57,12 +57,8 @@ from websockets.typing import Subprotocol
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.catalog_page import (  # noqa: E402
-    percentile,
-    scratch_database,
-)
 from bench.checkout import ADD, ADDRESS, CHECKOUT, REGISTER, buyer_token, call  # noqa: E402
-from bench.harness import gateway  # noqa: E402
+from bench.harness import gateway, percentile, scratch_database  # noqa: E402
 from db.databases import drop_database  # noqa: E402
 
 FOLLOW = """

@@ -1,16 +1,73 @@
-"""An embedded PostgreSQL (pgserver) for running the gateway with no database configured."""
+"""An embedded PostgreSQL (pgserver) for running the gateway with no database configured.
+
+pgserver keeps the pids of the processes using a server in `<pgdata>/.handle_pids.json` and stops
+the server when the last of them exits. A process killed with -9 never leaves that list, so its
+server would be adopted by every later start and never stopped: a start first forgets the dead
+ones and stops a server that no living process owns, then starts its own.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
 import warnings
 from pathlib import Path
 
+import psutil
+
 log = logging.getLogger(__name__)
+
+HANDLE_PIDS_FILE = ".handle_pids.json"  # pgserver's list of the processes using the server
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _running_postmaster(pgdata: Path) -> int | None:
+    """The pid of the postmaster running on pgdata, if any."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    return pid if _is_alive(pid) else None
+
+
+def _stop_orphan(pgdata: Path) -> None:
+    """Forget owners that died without stopping their server; stop a server nobody alive owns."""
+    handles = pgdata / HANDLE_PIDS_FILE
+    try:
+        owners: list[int] = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        owners = []
+    living = [pid for pid in owners if _is_alive(pid)]
+    if living != owners:
+        handles.write_text(json.dumps(living))
+    postmaster = _running_postmaster(pgdata)
+    if living or postmaster is None:
+        return
+    log.warning(
+        "stopping the embedded PostgreSQL (pid %s) left running by a process that died (pids %s)",
+        postmaster,
+        owners,
+    )
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated per binary
+
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs it as this user under root
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        psutil.Process(postmaster).terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
 
 
 def start_embedded_postgres(data_dir: Path, database: str = "gateway") -> str:
-    """Start (or reuse) a PostgreSQL under data_dir and return an asyncpg URL for `database`.
+    """Start a PostgreSQL under data_dir (or share the one another living process of ours
+    started there) and return an asyncpg URL for `database`.
 
     The server keeps running while this process lives; pgserver stops it at exit when no other
     process of ours uses it.
@@ -23,6 +80,8 @@ def start_embedded_postgres(data_dir: Path, database: str = "gateway") -> str:
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
+    with pgserver.postgres_server.PostgresServer._lock:  # the lock pgserver starts servers under
+        _stop_orphan(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     if not database.isidentifier():
         raise ValueError(f"embedded database name must be a plain identifier: {database!r}")

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+# Importing Alembic logs "setup plugin alembic.autogenerate..." seven times at INFO: noise on
+# every start of a server.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class _OnlyMigrationsRun(logging.Filter):
+    """Keep Alembic's "Running upgrade a -> b" lines; drop what it says on every start
+    ("Context impl PostgresqlImpl.", "Will assume transactional DDL.")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.getMessage().startswith("Running upgrade")
+
+
+def _quiet_alembic() -> None:
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _OnlyMigrationsRun) for f in migration_log.filters):
+        migration_log.addFilter(_OnlyMigrationsRun())
 
 
 def alembic_config(database_url: str) -> Config:
@@ -19,6 +38,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def _upgrade(database_url: str) -> None:
+    _quiet_alembic()
     command.upgrade(alembic_config(database_url), "head")
 
 

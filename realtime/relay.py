@@ -86,6 +86,16 @@ def channels_of(row: Any) -> tuple[str, ...]:
     )
 
 
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation still requested. Once a cancel() is lost on the way (swallowed in a
+    driver's clean-up while relaying, or landing as a timeout expires), Python 3.11's
+    asyncio.timeout turns every later sweep's expiry into the TimeoutError suppressed above: the
+    relay ran on forever and stop() waited for it (an app shutdown hung)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class OutboxRelay:
     def __init__(
         self, engine: AsyncEngine, broker: Publisher, *, sweep_seconds: float = 1.0
@@ -122,6 +132,7 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sweep_seconds):
                     await self._wanted.wait()
+            _raise_if_cancelled()
             self._wanted.clear()
             try:
                 await self.relay_pending()
@@ -143,6 +154,7 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(pause):
                         await self._broker_back.wait()
+                _raise_if_cancelled()
                 self._wanted.set()
 
     async def relay_pending(self) -> int:

@@ -109,13 +109,21 @@ def database_url(postgres_server: str) -> Iterator[str]:
         asyncio.run(drop_database(url))
 
 
+# Every key this run writes starts with this (tests that need their own namespace extend it).
+REDIS_KEY_PREFIX = f"test:{RUN_ID}:"
+# The Redis the run's settings point at, once they were made: its keys are removed at the end.
+_USED_REDIS: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
+    redis_url = _redis_url()
+    _USED_REDIS.append(redis_url)
     return Settings(
         environment="test",
         database_url=database_url,
-        redis_url=_redis_url(),
-        redis_key_prefix=f"test:{RUN_ID}:",
+        redis_url=redis_url,
+        redis_key_prefix=REDIS_KEY_PREFIX,
         login_max_failures=3,
         login_failure_window_seconds=60,
         # Every test signs in from 127.0.0.1, many of them wrongly on purpose: room for a run.
@@ -192,6 +200,27 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+def _delete_run_keys(redis_url: str) -> None:
+    """A run leaves nothing behind: some keys (the cache generation, stored persisted queries)
+    carry no expiry and would stay forever."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{REDIS_KEY_PREFIX}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                client.delete(*batch)
+                batch.clear()
+        if batch:
+            client.delete(*batch)
+    finally:
+        client.close()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for redis_url in _USED_REDIS:
+        _delete_run_keys(redis_url)
     for server in _EMBEDDED:
         server.shutdown()

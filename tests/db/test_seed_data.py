@@ -283,3 +283,25 @@ async def test_search_document_matches_a_name_word(
             {"sku": sku},
         )
         assert hits == 1
+
+
+async def test_seed_leaves_planner_statistics(seeded: tuple[AsyncEngine, SeedSummary]) -> None:
+    # Without ANALYZE a server with autovacuum off plans from guesses (200x off on the catalog).
+    engine, _ = seeded
+    for table in ("products", "product_variants", "price_tiers", "stock_levels"):
+        assert (
+            await scalar(engine, f"SELECT count(*) FROM pg_stats WHERE tablename = '{table}'")  # noqa: S608
+            > 0
+        ), table
+
+
+def test_seed_help_lists_the_demo_logins(capsys: pytest.CaptureFixture[str]) -> None:
+    from db.seed import DEMO_LOGINS
+    from server import main
+
+    with pytest.raises(SystemExit):
+        main(["seed", "--help"])
+    shown = capsys.readouterr().out
+    assert DEMO_PASSWORD in shown
+    for email, _ in DEMO_LOGINS:
+        assert email in shown
