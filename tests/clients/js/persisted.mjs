@@ -45,7 +45,7 @@ result.catalogGet = await step(() => get({ documentId: ids.ReadmeCatalogQuery })
 result.unregisteredText = await step(() => post({ query: "{ categories { name } }" }));
 
 result.sellerLogin = await step(async () => {
-  const answer = await byId("ReadmeLoginMutation");
+  const answer = await byId("ReadmeSellerLoginMutation");
   state.seller = answer.data?.login?.accessToken ?? null;
   return { ...answer, data: null, signedIn: typeof state.seller === "string" };
 });
