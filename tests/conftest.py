@@ -142,10 +142,10 @@ def settings(database_url: str) -> Settings:
         max_execution_seconds=120,
         max_body_bytes=200_000,
         # Off for the shared app: tests repeat anonymous reads and expect them to run (SQL
-        # counts, cost charges). tests/api/test_response_cache.py builds apps with it on.
+        # counts, cost charges). tests/gateway/test_response_cache.py builds apps with it on.
         response_cache_ttl_seconds=0,
         # Every anonymous test request shares one bucket (127.0.0.1): room for a whole run.
-        # tests/api/test_rate_limit.py builds apps with small buckets to test throttling.
+        # tests/gateway/test_rate_limit.py builds apps with small buckets to test throttling.
         rate_limit_capacity=200_000,
     )
 

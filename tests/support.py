@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import insert
 
 from db.models import Category, FxRate
@@ -180,3 +182,12 @@ async def create_product(
     assert payload["userErrors"] == [], payload["userErrors"]
     product: dict[str, Any] = payload["product"]
     return product
+
+
+def gateway_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """Errors the gateway (or Strawberry) logged: a client's mistake must leave none."""
+    return [
+        r
+        for r in caplog.records
+        if r.name.startswith(("gateway", "strawberry")) and r.levelno >= logging.ERROR
+    ]

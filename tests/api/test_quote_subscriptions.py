@@ -11,7 +11,7 @@ from httpx_ws import AsyncWebSocketSession
 from realtime.outbox import QUOTES, company_channel, quote_request_channel
 from tests.api.test_quotes import accept, market, opened, submit
 from tests.api.test_subscriptions import error_of, key, newest_event_id, no_message_within
-from tests.api.test_websocket import TRANSPORT_WS, connect, init, receive
+from tests.websocket_client import TRANSPORT_WS, connect, init, receive
 
 __all__ = ["market"]  # the module-scoped fixture, shared with test_quotes
 

@@ -21,8 +21,8 @@ from realtime.outbox import ORDERS, company_channel, order_channel, record_order
 from resolvers.global_ids import key_of
 from tests.api.test_checkout import add_to_cart, checkout, offer
 from tests.api.test_orders import move
-from tests.api.test_websocket import LEGACY_WS, TRANSPORT_WS, closed, connect, init, receive
 from tests.support import Account, register
+from tests.websocket_client import LEGACY_WS, TRANSPORT_WS, closed, connect, init, receive
 
 ORDER_EVENTS = """
 subscription Follow($orderId: ID, $since: String) {

@@ -32,8 +32,8 @@ from server import build_services, create_app
 from settings import Settings
 from tests.api.test_orders import move, read
 from tests.api.test_subscriptions import follow, next_event, no_message_within, place_order
-from tests.api.test_websocket import TRANSPORT_WS, connect
 from tests.realtime.test_broadcast import RedisProcess, _free_port
+from tests.websocket_client import TRANSPORT_WS, connect
 
 WAIT = 5.0  # upper bound for anything that should take well under a second
 RECOVERY = 5.0  # Redis back -> the subscriber has what it missed (reconnect backoff is <= 2 s)

@@ -25,11 +25,11 @@ from resolvers.context import Services
 from server import create_app
 from settings import Settings, SettingsError, load_settings
 from tests.api.test_subscriptions import ORDER_EVENTS, place_order
-from tests.api.test_websocket import (
+from tests.support import gateway_records
+from tests.websocket_client import (
     LEGACY_WS,
     TRANSPORT_WS,
     connect,
-    gateway_records,
     init,
     receive,
     subscribe,

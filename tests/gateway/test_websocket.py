@@ -8,24 +8,16 @@ against the same app (and the same pooled engine) the HTTP tests use.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 import strawberry
-import wsproto.events
 from httpx_ws import (
-    AsyncWebSocketSession,
     WebSocketDisconnect,
     WebSocketUpgradeError,
-    aconnect_ws,
 )
-from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
@@ -33,50 +25,17 @@ from auth.tokens import decode_access_token, issue_access_token
 from gateway.errors import INTERNAL_MESSAGE, ErrorPolicy, GatewaySchema
 from gateway.http import GatewayView
 from server import create_app
-from tests.support import register
-
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
-TIMEOUT = 5.0
-
-
-@asynccontextmanager
-async def connect(
-    app: Any, subprotocols: list[str], headers: dict[str, str] | None = None
-) -> AsyncIterator[AsyncWebSocketSession]:
-    async with (
-        ASGIWebSocketTransport(app=app) as transport,
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
-    ):
-        session: AsyncWebSocketSession
-        async with aconnect_ws(
-            "/graphql",
-            http,
-            subprotocols=subprotocols,
-            headers=headers or {},
-            keepalive_ping_interval_seconds=None,
-        ) as session:
-            yield session
-
-
-async def receive(ws: AsyncWebSocketSession, *, skip_keep_alive: bool = True) -> dict[str, Any]:
-    """The next message; it must arrive as a text frame (GraphQL clients parse text only)."""
-    while True:
-        event = await ws.receive(timeout=TIMEOUT)
-        assert isinstance(event, wsproto.events.TextMessage), event
-        message: dict[str, Any] = json.loads(event.data)
-        if skip_keep_alive and message.get("type") == "ka":
-            continue
-        return message
-
-
-async def closed(ws: AsyncWebSocketSession) -> WebSocketDisconnect:
-    """Expects the server to close the socket before sending anything else."""
-    try:
-        message = await ws.receive_text(timeout=TIMEOUT)
-    except WebSocketDisconnect as disconnect:
-        return disconnect
-    pytest.fail(f"expected the socket to close, got {message}")
+from tests.support import gateway_records, register
+from tests.websocket_client import (
+    LEGACY_WS,
+    TIMEOUT,
+    TRANSPORT_WS,
+    closed,
+    connect,
+    init,
+    receive,
+    subscribe,
+)
 
 
 def flatten(error: BaseException) -> list[BaseException]:
@@ -98,27 +57,6 @@ async def refused_handshake(app: Any, subprotocols: list[str], headers: dict[str
                 return leaf.response.status_code
         raise
     pytest.fail("the handshake was accepted")
-
-
-async def init(ws: AsyncWebSocketSession, payload: dict[str, Any] | None = None) -> None:
-    message: dict[str, Any] = {"type": "connection_init"}
-    if payload is not None:
-        message["payload"] = payload
-    await ws.send_json(message)
-    ack = await receive(ws)
-    assert ack["type"] == "connection_ack", ack
-
-
-async def subscribe(ws: AsyncWebSocketSession, id_: str, query: str, **payload: Any) -> None:
-    await ws.send_json({"type": "subscribe", "id": id_, "payload": {"query": query, **payload}})
-
-
-def gateway_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        r
-        for r in caplog.records
-        if r.name.startswith(("gateway", "strawberry")) and r.levelno >= logging.ERROR
-    ]
 
 
 # --- graphql-transport-ws ----------------------------------------------------------------------

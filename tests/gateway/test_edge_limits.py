@@ -32,8 +32,8 @@ from gateway.limits import (
 )
 from server import create_app
 from settings import Settings, SettingsError, load_settings
-from tests.api.test_websocket import TRANSPORT_WS, connect, init, receive, subscribe
 from tests.support import register
+from tests.websocket_client import TRANSPORT_WS, connect, init, receive, subscribe
 
 # Generous on purpose: the box is shared and slow. What matters is that nothing ran (no SQL
 # statement) and that the refusal did not take the time a real attack would need.

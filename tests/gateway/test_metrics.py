@@ -32,8 +32,8 @@ from gateway.limits import ExecutionTimeLimit
 from gateway.metrics import OperationMetrics
 from server import create_app
 from tests.api.test_subscriptions import subscribed
-from tests.api.test_websocket import TRANSPORT_WS, connect, init, receive, subscribe
 from tests.support import add_category_tree, create_product, gql, register, variant_input
+from tests.websocket_client import TRANSPORT_WS, connect, init, receive, subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -26,8 +26,8 @@ from gateway.rate_limit import InProcessRateLimiter, RedisRateLimiter, _hashed
 from resolvers.context import Services
 from server import build_services, create_app
 from settings import Settings
-from tests.api.test_websocket import TRANSPORT_WS, connect, init, receive, subscribe
 from tests.support import add_category_tree, create_product, register, variant_input
+from tests.websocket_client import TRANSPORT_WS, connect, init, receive, subscribe
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 # 10 for the mutation + 1 for its payload, whatever the answer: a fixed, fully used cost.
