@@ -33,10 +33,12 @@ class Problem:
     path: tuple[str, ...]
     message: str
     code: ProblemCode = ProblemCode.INVALID
+    # With THROTTLED: how long to wait before trying again.
+    retry_after_seconds: int | None = None
 
     def under(self, *prefix: str) -> Problem:
         """The same problem with its path nested under `prefix` (e.g. "input", "variants", "0")."""
-        return Problem((*prefix, *self.path), self.message, self.code)
+        return Problem((*prefix, *self.path), self.message, self.code, self.retry_after_seconds)
 
 
 def nest(problems: Sequence[Problem], *prefix: str) -> list[Problem]:

@@ -177,6 +177,7 @@ async def register(ctx: Context, data: Registration) -> Session:
                     ("input", "email"),
                     f"too many registrations from your address; try again in {wait} s",
                     ProblemCode.THROTTLED,
+                    retry_after_seconds=wait,
                 )
             ]
         )
@@ -240,6 +241,7 @@ async def login(ctx: Context, email: str, password: str) -> Session:
                     ("email",),
                     f"too many sign-in attempts; try again in {wait} s",
                     ProblemCode.THROTTLED,
+                    retry_after_seconds=wait,
                 )
             ]
         )

@@ -262,7 +262,15 @@ async def two_party_connection(
 
 
 def user_errors(problems: Iterable[Problem]) -> list[UserError]:
-    return [UserError(field=list(p.path) or None, message=p.message, code=p.code) for p in problems]
+    return [
+        UserError(
+            field=list(p.path) or None,
+            message=p.message,
+            code=p.code,
+            retry_after_seconds=p.retry_after_seconds,
+        )
+        for p in problems
+    ]
 
 
 # One home: the codes are domain.problems.ProblemCode, exposed to clients under this name.
@@ -284,3 +292,7 @@ class UserError:
         "not parse it (use `code`)."
     )
     code: ProblemCode = strawberry.field(description="What kind of mistake it is: branch on this.")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="With THROTTLED: the seconds to wait before trying again; null otherwise.",
+    )

@@ -52,7 +52,7 @@ mutation Register($input: RegisterInput!) {
   register(input: $input) {
     accessToken refreshToken
     user { id email company { id name } memberRole }
-    userErrors { field message code }
+    userErrors { field message code retryAfterSeconds }
   }
 }
 """

@@ -256,6 +256,7 @@ async def test_register_is_throttled_per_client(settings, services):
         assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
             (["input", "email"], "THROTTLED")
         ]
+        assert payload["userErrors"][0]["retryAfterSeconds"] > 0
         assert payload["accessToken"] is None and payload["user"] is None
         assert await row_counts(services) == before
         # Malformed input is refused before the throttle and does not use it up.

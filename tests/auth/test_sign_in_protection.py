@@ -21,7 +21,7 @@ LOGIN = """
 mutation Login($email: String!, $password: String!) {
   login(email: $email, password: $password) {
     accessToken
-    userErrors { field message code }
+    userErrors { field message code retryAfterSeconds }
   }
 }
 """
@@ -82,9 +82,12 @@ def outcome(payload: dict[str, Any]) -> str:
 
 
 def retry_after(payload: dict[str, Any]) -> int:
-    found = re.search(r"try again in (\d+) s", payload["userErrors"][0]["message"])
+    """The wait a THROTTLED answer gives, machine-readable, and the same in its message."""
+    error = payload["userErrors"][0]
+    found = re.search(r"try again in (\d+) s", error["message"])
     assert found, payload
-    return int(found.group(1))
+    assert error["retryAfterSeconds"] == int(found.group(1)), payload
+    return int(error["retryAfterSeconds"])
 
 
 async def test_an_attacker_cannot_lock_the_owner_out(from_address, settings):
