@@ -498,6 +498,50 @@ async def test_introspection_off(settings, services, client):
     assert "disabled" in refused["errors"][0]["message"]
 
 
+# A typo's answer names what exists ("Did you mean 'products'?"): the schema, for those who may
+# introspect only. (query, variables, what the suggestion names)
+TYPOS = {
+    "field": ("{ produts(first: 1) { totalCount } }", {}, "'products'"),
+    "argument": ("{ products(frist: 1) { totalCount } }", {}, "'first'"),
+    "enum value in a variable": (
+        "query($s: ProductSort) { products(first: 1, sortBy: $s) { totalCount } }",
+        {"s": "NAMES"},
+        "'NAME'",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mode", "signed_in", "suggested"),
+    [
+        ("on", False, True),
+        ("authenticated", False, False),
+        ("authenticated", True, True),
+        ("off", True, False),
+    ],
+    ids=["on", "authenticated-anonymous", "authenticated-signed-in", "off-signed-in"],
+)
+@pytest.mark.parametrize("typo", list(TYPOS))
+async def test_suggestions_only_for_clients_who_may_introspect(
+    settings, services, client, mode, signed_in, suggested, typo
+):
+    app = introspection_app(settings, services, mode)
+    query, variables, name = TYPOS[typo]
+    token = await signed_in_token(client) if signed_in else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http_client(app) as http:
+        response = await http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+    body = response.json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert ("Did you mean" in error["message"]) is suggested, error["message"]
+    assert (name in error["message"]) is suggested, error["message"]
+    # The mistake itself is still told.
+    assert error["message"].rstrip().endswith((".", "?")), error["message"]
+
+
 @pytest.mark.parametrize(
     ("environment", "setting", "expected"),
     [
