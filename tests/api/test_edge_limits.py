@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -30,6 +31,7 @@ from gateway.limits import (
     ExecutionTimeLimit,
     expanded_selections,
 )
+from schema import PARSE_OFF_LOOP_ABOVE_CHARS
 from server import create_app
 from settings import Settings, SettingsError, load_settings
 from tests.api.test_websocket import TRANSPORT_WS, connect, init, receive, subscribe
@@ -582,3 +584,56 @@ def test_a_bad_limit_setting_is_one_readable_line(monkeypatch, variable, value):
         load_settings()
     assert "\n" not in str(raised.value)
     assert variable in str(raised.value)
+
+
+# --- large documents -------------------------------------------------------------------------
+
+
+def large_filler(size: int = PARSE_OFF_LOOP_ABOVE_CHARS + 1_000) -> str:
+    return f"{uuid.uuid4().hex}-".ljust(size, "x")  # new text: the parser cache must miss
+
+
+@pytest.mark.parametrize("where", ["comment", "string literal"])
+async def test_a_large_document_is_answered_like_a_small_one(client, where):
+    # Parsed on a worker thread (PARSE_OFF_LOOP_ABOVE_CHARS), then as any other document.
+    filler = large_filler()
+    expected: dict[str, Any]
+    if where == "comment":
+        query, expected = f"# {filler}\n{{ __typename }}", {"__typename": "Query"}
+    else:
+        query = f'{{ __typename t: __type(name: "{filler}") {{ name }} }}'
+        expected = {"__typename": "Query", "t": None}
+    response = await client.post("/graphql", json={"query": query})
+    body = response.json()
+    assert "errors" not in body, body
+    assert body["data"] == expected
+
+
+async def test_a_large_document_with_a_syntax_error_is_the_clients_mistake(client, caplog):
+    caplog.clear()
+    query = f"# {large_filler()}\n{{ __typename "
+    response = await client.post("/graphql", json={"query": query})
+    assert response.status_code < 500, response.text
+    body = response.json()
+    assert body.get("data") is None, body
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    assert body["errors"][0]["message"].startswith("Syntax Error"), body
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    await client.post("/graphql", json={"query": NORMAL_QUERY})
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["valid", "syntax-error"])
+async def test_a_large_document_over_websocket(app, broken):
+    query = f"# {large_filler()}\n{{ __typename " + ("" if broken else "}")
+    async with connect(app, [TRANSPORT_WS]) as ws:
+        await init(ws)
+        await subscribe(ws, "1", query)
+        message = await receive(ws)
+        if broken:  # the parser's message, as an `error` (a small document's closes with 4400)
+            assert message["type"] == "error", message
+            [error] = message["payload"]
+            assert error["message"].startswith("Syntax Error"), error
+            assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        else:
+            assert message["type"] == "next", message
+            assert message["payload"]["data"] == {"__typename": "Query"}
