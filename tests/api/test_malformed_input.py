@@ -138,7 +138,7 @@ def nearly_valid_input(draw: st.DrawFn, valid: dict[str, Any]) -> dict[str, Any]
             del changed[key]
     if draw(st.booleans()):
         changed[draw(odd_text)] = draw(json_values)
-    if "shippingAddress" in changed and isinstance(changed["shippingAddress"], dict):
+    if isinstance(changed.get("shippingAddress"), dict) and changed["shippingAddress"]:
         address = dict(changed["shippingAddress"])
         address[draw(st.sampled_from(sorted(address)))] = draw(json_values)
         changed["shippingAddress"] = address
