@@ -45,7 +45,7 @@ from gateway.limits import (
     BodySizeLimit,
     ExecutionTimeLimit,
     FragmentExpansionLimit,
-    RefuseNulCharacters,
+    RefuseInvalidText,
     create_root_fields_validator,
     reports_too_complex,
 )
@@ -76,7 +76,7 @@ from settings import Settings, SettingsError, get_settings
 log = logging.getLogger("gateway")
 
 
-def build_schema(settings: Settings) -> GatewaySchema:
+def build_schema(settings: Settings, rate_limiter: RateLimiter | None = None) -> GatewaySchema:
     # One rule class for the schema's life: QueryDepthLimiter makes a new class per instance,
     # and a new class per request would defeat the validation cache, which keys on the rules.
     depth_rule = reports_too_complex(create_validator(settings.max_query_depth, should_ignore=None))
@@ -98,12 +98,12 @@ def build_schema(settings: Settings) -> GatewaySchema:
             # Before the validation cache: fragment bombs never reach the rules walking paths.
             FragmentExpansionLimit,
             *schema_extensions(),
-            RefuseNulCharacters,
+            RefuseInvalidText,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: AddValidationRules([depth_rule, alias_rule, root_fields_rule]),
             *persisted_query_extensions(settings),
             *introspection_extensions(settings.introspection_mode),
-            lambda: CostLimit(settings.max_query_cost),
+            lambda: CostLimit(settings.max_query_cost, rate_limiter),
             lambda: ExecutionTimeLimit(settings.max_execution_seconds),
             WebSocketOperations,
             ErrorPolicy,
@@ -221,7 +221,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     response_cache = ResponseCache(settings, services.redis)
     services.on_catalog_changed = response_cache.catalog_changed
     view = GatewayView(
-        build_schema(settings),
+        build_schema(settings, services.rate_limiter),
         services,
         response_cache=response_cache,
         persisted_queries=PersistedQueries.from_settings(settings, services.redis),

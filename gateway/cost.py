@@ -239,14 +239,19 @@ class ActualCost:
         root = self.schema.get_root_type(operation.operation)
         if root is None:
             return 0
-        # The writes of a mutation happened whatever its answer holds.
-        extra = MUTATION_COST if operation.operation == OperationType.MUTATION else 0
-        fields = sum(
-            1 for node in operation.selection_set.selections if isinstance(node, FieldNode)
-        )
         if not isinstance(data, dict):
-            return extra * fields
-        return extra * fields + self._cost(self._fields(root, (operation.selection_set,)), data)
+            return 0  # nothing ran: refused (a permission directive, a null root) or failed
+        extra = 0
+        if operation.operation == OperationType.MUTATION:
+            # A mutation field is charged for its writes when it answered; a null one was
+            # refused (a permission directive) or failed, and its transaction rolled back.
+            answered = [
+                key
+                for key, nodes in self._collect(root, (operation.selection_set,)).items()
+                if not nodes[0].name.value.startswith("__") and data.get(key) is not None
+            ]
+            extra = MUTATION_COST * len(answered)
+        return extra + self._cost(self._fields(root, (operation.selection_set,)), data)
 
     # --- the walk ---------------------------------------------------------------------------
 
@@ -455,17 +460,14 @@ def _unwrap_depth(type_: Any) -> tuple[Any, int]:
     return type_, depth
 
 
-def _rate_limiter(context: Any) -> RateLimiter | None:
-    return getattr(getattr(context, "services", None), "rate_limiter", None)
-
-
 class CostLimit(SchemaExtension):
-    """Refuses requests over `maximum` before they run, charges the viewer's bucket (when the
-    context's services have a rate limiter), refunds what the answer did not use, and reports
-    the cost of every request."""
+    """Refuses requests over `maximum` before they run, charges the viewer's bucket (when there
+    is a `rate_limiter`), refunds what the answer did not use, and reports the cost of every
+    request."""
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, rate_limiter: RateLimiter | None = None) -> None:
         self.maximum = maximum
+        self.rate_limiter = rate_limiter
         self.cost: int | None = None
         self._limiter: RateLimiter | None = None
         self._bucket = ""
@@ -489,7 +491,7 @@ class CostLimit(SchemaExtension):
 
     async def _admit(self, cost: int) -> None:
         context = self.execution_context
-        limiter = _rate_limiter(context.context)
+        limiter = self.rate_limiter
         # A request the bucket could never pay is too complex, not throttled: waiting won't help.
         maximum = self.maximum if limiter is None else min(self.maximum, limiter.capacity)
         if cost > maximum:

@@ -4,6 +4,7 @@ per operation, batch size and execution time."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
@@ -27,17 +28,56 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+# Half of a UTF-16 pair with no other half: JSON's "\ud800" decodes to one, but it is no
+# character, so neither PostgreSQL nor a JSON answer can carry it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
-def contains_nul(value: object) -> bool:
-    """Whether a NUL character hides anywhere in a document or a variables value."""
-    if isinstance(value, str):
-        # A GraphQL string literal may also spell it as an escape.
-        return "\x00" in value or "\\u0000" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    return False
+
+def _text_problem(text: str) -> str | None:
+    """What makes `text` unfit to store or answer, or None."""
+    if "\x00" in text:
+        return "a NUL character (\\u0000), which is not accepted"
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        return "a lone surrogate (not valid Unicode text)"
+    return None
+
+
+def _printable(name: str) -> str:
+    """A client's key as it can appear in a message (lone surrogates written as escapes)."""
+    return name.encode("utf-8", "backslashreplace").decode()
+
+
+def invalid_variable_text(variables: Mapping[str, Any]) -> str | None:
+    """Why a string anywhere inside `variables` (values and keys, at any depth) cannot be
+    accepted, naming the variable and the path into it; None when all is well. Iterative: a
+    deeply nested value must not exhaust the interpreter's recursion."""
+    pending: list[tuple[str, Any]] = []
+    for name, value in variables.items():
+        if (problem := _text_problem(name)) is not None:
+            return f"the name of variable ${_printable(name)} contains {problem}"
+        pending.append((f"${name}", value))
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            if (problem := _text_problem(value)) is not None:
+                return f"variable {where} contains {problem}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and (problem := _text_problem(key)) is not None:
+                    return f"variable {where} has a key that contains {problem}"
+                pending.append((f"{where}.{key}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+    return None
+
+
+def invalid_document_text(document: str) -> str | None:
+    """Why the document text cannot be accepted, or None. A lone surrogate never gets here:
+    the parser refuses one anywhere in a document, raw or as an escape."""
+    # A GraphQL string literal may also spell NUL as an escape.
+    if "\x00" in document or "\\u0000" in document:
+        return "NUL characters (\\u0000) are not accepted"
+    return None
 
 
 def refuse_before_execution(context: ExecutionContext, error: GraphQLError) -> None:
@@ -48,19 +88,28 @@ def refuse_before_execution(context: ExecutionContext, error: GraphQLError) -> N
     context.pre_execution_errors = [error, *(context.pre_execution_errors or [])]
 
 
-class RefuseNulCharacters(SchemaExtension):
-    """PostgreSQL cannot store NUL in text and no client has a reason to send one: refuse it
-    up front instead of failing deep in a statement."""
+class RefuseInvalidText(SchemaExtension):
+    """Text that PostgreSQL cannot store (NUL) or that is not Unicode at all (a lone surrogate)
+    has no business in a request: refuse it once, up front, instead of failing deep in a
+    statement, a hash or the encoding of the answer."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        name = context.operation_name
+        if isinstance(name, str) and _text_problem(name) is not None:
+            # No operation can have such a name (the parser refuses it in a document): let it
+            # name none, in words the answer can carry.
+            context._provided_operation_name = _printable(name)  # no public setter
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if contains_nul(context.query) or contains_nul(context.variables):
+        problem = invalid_document_text(context.query or "") or invalid_variable_text(
+            context.variables or {}
+        )
+        if problem is not None:
             refuse_before_execution(
-                context,
-                GraphQLError(
-                    "NUL characters (\\u0000) are not accepted",
-                    extensions={"code": "BAD_USER_INPUT"},
-                ),
+                context, GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})
             )
         yield
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -135,18 +137,53 @@ def schema_config() -> StrawberryConfig:
     return StrawberryConfig(scalar_map=SCALAR_MAP, default_resolver=resolve_attribute)
 
 
+# Lexing is a Python loop per character: a document near MAX_BODY_BYTES (a long comment or
+# string literal) takes most of a second, which must not hold the event loop. Real documents
+# are far smaller (MAX_TOKENS bounds them); larger ones are parsed on a worker thread.
+PARSE_OFF_LOOP_ABOVE_CHARS = 50_000
+
+
+class _UnparsableDocumentError(MissingQueryError):
+    """A large document's syntax error, over WebSocket: Strawberry's stream lets only these
+    pre-execution exceptions become an answer (the message is the parser's)."""
+
+    def __init__(self, error: GraphQLError) -> None:
+        Exception.__init__(self, error.message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class _ParserCache(ParserCache):
     """ParserCache raises a syntax error from `on_parse`, outside Strawberry's own parse error
     handling: over HTTP the error skips ErrorPolicy (no code), over WebSocket the operation
-    dies with a bare `complete`. A bad document is left unparsed instead, so Strawberry parses
-    it again itself and answers with the error like any other pre-execution error."""
+    dies with a bare `complete`. A bad small document is left unparsed instead, so Strawberry
+    parses it again itself and answers with the error like any other pre-execution error.
 
-    def on_parse(self) -> Iterator[None]:
+    A large document is parsed on a thread (the GIL still lets the loop run between
+    bytecodes). Its syntax error is raised from here, since parsing it again on the loop would
+    block it as if the thread had not been there: over HTTP as is (ErrorPolicy codes it), over
+    WebSocket as the one kind of exception Strawberry's stream answers (an `error` message
+    where a small document's syntax error closes the socket with 4400)."""
+
+    # Strawberry runs a hook async or not as it is written; the base class's is not.
+    async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
         context = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
+        query = context.query
+        if query is not None and len(query) > PARSE_OFF_LOOP_ABOVE_CHARS:
+            try:
+                context.graphql_document = await asyncio.to_thread(
+                    self.cached_parse_document, query, **context.parse_options
+                )
+            except GraphQLError as error:
+                if getattr(context.context, "is_websocket", False):
+                    raise _UnparsableDocumentError(error) from None
+                raise
+        else:
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = self.cached_parse_document(
+                    query, **context.parse_options
+                )
         yield
 
 

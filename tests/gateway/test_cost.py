@@ -82,3 +82,31 @@ async def test_the_orders_list_multiplies_by_its_lines(client):
         token=buyer.token,
     )
     assert cost(body) == 2 + 10 * (1 + 20 * (1 + 1))
+
+
+async def test_a_mutation_refused_by_its_permission_reports_no_actual_cost(client):
+    # Anonymous: createProduct's @isAuthenticated refuses it, nothing is written.
+    body = await gql(
+        client,
+        "mutation($input: CreateProductInput!) { createProduct(input: $input) { userErrors "
+        "{ code } } }",
+        {
+            "input": {
+                "name": "x",
+                "description": "y",
+                "categoryId": "Q2F0ZWdvcnk6MQ==",
+                "variants": [],
+            }
+        },
+        expect_errors=True,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 10 + 1
+    assert body["extensions"]["cost"]["actualQueryCost"] == 0
+
+
+async def test_a_mutation_that_answered_reports_its_writes(client):
+    body = await gql(
+        client, 'mutation { logout(refreshToken: "x") { success userErrors { code } } }'
+    )
+    assert body["extensions"]["cost"]["actualQueryCost"] == 10 + 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -30,6 +31,7 @@ from gateway.limits import (
     ExecutionTimeLimit,
     expanded_selections,
 )
+from schema import PARSE_OFF_LOOP_ABOVE_CHARS
 from server import create_app
 from settings import Settings, SettingsError, load_settings
 from tests.support import register
@@ -498,6 +500,50 @@ async def test_introspection_off(settings, services, client):
     assert "disabled" in refused["errors"][0]["message"]
 
 
+# A typo's answer names what exists ("Did you mean 'products'?"): the schema, for those who may
+# introspect only. (query, variables, what the suggestion names)
+TYPOS = {
+    "field": ("{ produts(first: 1) { totalCount } }", {}, "'products'"),
+    "argument": ("{ products(frist: 1) { totalCount } }", {}, "'first'"),
+    "enum value in a variable": (
+        "query($s: ProductSort) { products(first: 1, sortBy: $s) { totalCount } }",
+        {"s": "NAMES"},
+        "'NAME'",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mode", "signed_in", "suggested"),
+    [
+        ("on", False, True),
+        ("authenticated", False, False),
+        ("authenticated", True, True),
+        ("off", True, False),
+    ],
+    ids=["on", "authenticated-anonymous", "authenticated-signed-in", "off-signed-in"],
+)
+@pytest.mark.parametrize("typo", list(TYPOS))
+async def test_suggestions_only_for_clients_who_may_introspect(
+    settings, services, client, mode, signed_in, suggested, typo
+):
+    app = introspection_app(settings, services, mode)
+    query, variables, name = TYPOS[typo]
+    token = await signed_in_token(client) if signed_in else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http_client(app) as http:
+        response = await http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+    body = response.json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert ("Did you mean" in error["message"]) is suggested, error["message"]
+    assert (name in error["message"]) is suggested, error["message"]
+    # The mistake itself is still told.
+    assert error["message"].rstrip().endswith((".", "?")), error["message"]
+
+
 @pytest.mark.parametrize(
     ("environment", "setting", "expected"),
     [
@@ -538,3 +584,56 @@ def test_a_bad_limit_setting_is_one_readable_line(monkeypatch, variable, value):
         load_settings()
     assert "\n" not in str(raised.value)
     assert variable in str(raised.value)
+
+
+# --- large documents -------------------------------------------------------------------------
+
+
+def large_filler(size: int = PARSE_OFF_LOOP_ABOVE_CHARS + 1_000) -> str:
+    return f"{uuid.uuid4().hex}-".ljust(size, "x")  # new text: the parser cache must miss
+
+
+@pytest.mark.parametrize("where", ["comment", "string literal"])
+async def test_a_large_document_is_answered_like_a_small_one(client, where):
+    # Parsed on a worker thread (PARSE_OFF_LOOP_ABOVE_CHARS), then as any other document.
+    filler = large_filler()
+    expected: dict[str, Any]
+    if where == "comment":
+        query, expected = f"# {filler}\n{{ __typename }}", {"__typename": "Query"}
+    else:
+        query = f'{{ __typename t: __type(name: "{filler}") {{ name }} }}'
+        expected = {"__typename": "Query", "t": None}
+    response = await client.post("/graphql", json={"query": query})
+    body = response.json()
+    assert "errors" not in body, body
+    assert body["data"] == expected
+
+
+async def test_a_large_document_with_a_syntax_error_is_the_clients_mistake(client, caplog):
+    caplog.clear()
+    query = f"# {large_filler()}\n{{ __typename "
+    response = await client.post("/graphql", json={"query": query})
+    assert response.status_code < 500, response.text
+    body = response.json()
+    assert body.get("data") is None, body
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    assert body["errors"][0]["message"].startswith("Syntax Error"), body
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    await client.post("/graphql", json={"query": NORMAL_QUERY})
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["valid", "syntax-error"])
+async def test_a_large_document_over_websocket(app, broken):
+    query = f"# {large_filler()}\n{{ __typename " + ("" if broken else "}")
+    async with connect(app, [TRANSPORT_WS]) as ws:
+        await init(ws)
+        await subscribe(ws, "1", query)
+        message = await receive(ws)
+        if broken:  # the parser's message, as an `error` (a small document's closes with 4400)
+            assert message["type"] == "error", message
+            [error] = message["payload"]
+            assert error["message"].startswith("Syntax Error"), error
+            assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        else:
+            assert message["type"] == "next", message
+            assert message["payload"]["data"] == {"__typename": "Query"}
