@@ -254,7 +254,7 @@ async def test_any_json_as_the_body(
             "query": st.one_of(st.just("{ __typename }"), json_values),
             "variables": json_values,
             "extensions": json_values,
-            "operationName": odd_text,  # strings only: other types are the HTTP branch's
+            "operationName": st.one_of(odd_text, json_values),
         },
     )
 )
@@ -276,14 +276,13 @@ async def test_broken_json_text(
         await post(client, caplog, content.encode("utf-8", "backslashreplace"))
 
 
-# --- cases fixed on the parallel gateway/http.py branch (issue 10 §2) --------------------------
-# On this branch alone these still fail with a 500 (the body decoder, the JSON parser's
-# recursion, the metrics' operation label); after the merge they must pass as they are.
+# --- bodies that once reached a 500: invalid UTF-8, JSON nested past the parser's recursion,
+# an operationName that is not a string (the metrics' operation label) ------------------------
 
 
 @bounded
 @given(body=st.binary(max_size=300))
-async def test_random_bytes_as_the_body(  # HTTP-BRANCH: invalid UTF-8 bodies
+async def test_random_bytes_as_the_body(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
     await post(client, caplog, body)
@@ -291,7 +290,7 @@ async def test_random_bytes_as_the_body(  # HTTP-BRANCH: invalid UTF-8 bodies
 
 @bounded
 @given(depth=st.integers(min_value=10, max_value=3_000), container=st.sampled_from("[{"))
-async def test_deeply_nested_variables(  # HTTP-BRANCH: deeply nested JSON
+async def test_deeply_nested_variables(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, depth: int, container: str
 ) -> None:
     nested = (
@@ -305,7 +304,7 @@ async def test_deeply_nested_variables(  # HTTP-BRANCH: deeply nested JSON
 
 @bounded
 @given(name=json_values.filter(lambda v: not isinstance(v, str) and v is not None))
-async def test_operation_names_that_are_not_strings(  # HTTP-BRANCH: non-string operationName
+async def test_operation_names_that_are_not_strings(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, name: Any
 ) -> None:
     await post(
