@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 import uuid
@@ -84,6 +85,21 @@ def nested_deeper_than(value: object, limit: int) -> bool:
         children: Iterable[object] = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def not_json_constant(name: str) -> object:
+    """Python's json reads NaN, Infinity and -Infinity, which are not JSON (and would be written
+    back as null, so `{"first": NaN}` would pass for `{"first": null}`)."""
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+def finite_float(text: str) -> float:
+    """A JSON number as a float, refused when beyond float range (`1e999` would be infinity,
+    which is not JSON either)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError("a number beyond the float range", text, 0)
+    return value
 
 
 def request_data(item: dict[str, Any]) -> PersistedRequestData:
@@ -348,12 +364,18 @@ class GatewayView(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON text (a body, a GET parameter, a WebSocket message) as Python values; any text
-        that is not JSON, not UTF-8 or nested deeper than MAX_JSON_NESTING is a
-        JSONDecodeError, which each caller answers as the client's mistake."""
+        that is not JSON (NaN and Infinity included), not UTF-8, nested deeper than
+        MAX_JSON_NESTING or holding a number Python will not read (over 4 300 digits, or beyond
+        the float range) is a JSONDecodeError, which each caller answers as the client's
+        mistake (a WebSocket handler as a message that is not JSON)."""
         try:
-            decoded = json.loads(data)
+            decoded = json.loads(data, parse_constant=not_json_constant, parse_float=finite_float)
+        except json.JSONDecodeError:
+            raise
         except UnicodeDecodeError:
             raise json.JSONDecodeError("not UTF-8", "", 0) from None
+        except ValueError:  # the only other: an integer beyond Python's 4 300 digits
+            raise json.JSONDecodeError("a number with too many digits", "", 0) from None
         except RecursionError:
             decoded = None
         else:

@@ -655,6 +655,15 @@ def nested_variables(levels: int) -> bytes:
         pytest.param(nested_variables(1_000), id="nested-1000"),
         pytest.param(nested_variables(100), id="nested-100"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100000"),
+        # Python refuses to read an integer of more than 4 300 digits (a plain ValueError).
+        pytest.param(
+            b'{"query":"{__typename}","variables":{"v":' + b"1" * 5000 + b"}}", id="5000-digits"
+        ),
+        # Not JSON, though Python's json reads them (and orjson would write them as null).
+        pytest.param(b'{"query":"{__typename}","variables":{"v":NaN}}', id="NaN"),
+        pytest.param(b'{"query":"{__typename}","variables":{"v":Infinity}}', id="Infinity"),
+        pytest.param(b'{"query":"{__typename}","variables":{"v":-Infinity}}', id="-Infinity"),
+        pytest.param(b'{"query":"{__typename}","variables":{"v":1e999}}', id="float-overflow"),
     ],
 )
 async def test_malformed_bodies_are_400_not_500(client, content, accept, caplog):
@@ -668,6 +677,22 @@ async def test_malformed_bodies_are_400_not_500(client, content, accept, caplog)
     assert response.headers["x-content-type-options"] == "nosniff"
     assert tracebacks(caplog) == []
     await assert_still_serving(client)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "1" * 5000])
+async def test_variables_in_the_query_string_that_are_not_json_are_400(client, literal, caplog):
+    caplog.set_level(logging.INFO)
+    response = await client.get(
+        "/graphql",
+        params={
+            "query": "query($first: Int) { products(first: $first) { totalCount } }",
+            "variables": f'{{"first": {literal}}}',
+        },
+        headers={"accept": GRAPHQL_RESPONSE_JSON},
+    )
+    assert response.status_code == 400, response.text
+    assert error_code(response.json()) == "BAD_USER_INPUT"
+    assert tracebacks(caplog) == []
 
 
 async def test_nesting_within_the_limit_is_served(client):
