@@ -504,8 +504,15 @@ class GatewayView(GraphQL[Context, None]):
             and not asks_for_the_document(response_data)
         ):
             # An operation cancelled for running too long is the server's failure to answer
-            # in time, not a bad request.
-            status = 504 if "TIMEOUT" in error_codes(response_data) else 400
+            # in time, and one that failed before executing (a hook threw) is the server's
+            # fault: neither is a bad request.
+            codes = error_codes(response_data)
+            if "INTERNAL_SERVER_ERROR" in codes:
+                status = 500
+            elif "TIMEOUT" in codes:
+                status = 504
+            else:
+                status = 400
         # Throttled (the cost bucket is short): 429 under the new media type (legacy
         # application/json keeps 200), and Retry-After either way.
         retry_after = throttled_retry_after(response_data)

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +17,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.routing import Route
+from strawberry.extensions import SchemaExtension
 
 from gateway.errors import INTERNAL_MESSAGE, ErrorPolicy, GatewaySchema, classify
 from gateway.http import GRAPHQL_RESPONSE_JSON, GatewayView
@@ -726,3 +727,39 @@ def test_the_metrics_label_any_operation_name():
     assert operation_label({"obj": "ect"}) == "other"
     assert operation_label(["A"]) == "other"
     assert operation_label(None) == "anonymous"
+
+
+class BrokenBeforeExecution(SchemaExtension):
+    """A schema extension whose hook throws before anything executes: the server's fault."""
+
+    def on_validate(self) -> Iterator[None]:
+        raise RuntimeError("boom: a hook broke")
+        yield
+
+
+async def test_an_internal_error_before_execution_is_500_not_400(services, caplog):
+    schema = GatewaySchema(query=ExplodingQuery, extensions=[BrokenBeforeExecution, ErrorPolicy])
+    throwaway = Starlette(routes=[Route("/graphql", GatewayView(schema, services))])
+    transport = httpx.ASGITransport(app=throwaway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        with caplog.at_level(logging.ERROR):
+            for accept, status in ((GRAPHQL_RESPONSE_JSON, 500), (JSON, 200)):
+                response = await http.post(
+                    "/graphql", json={"query": "{ fine }"}, headers={"accept": accept}
+                )
+                assert response.status_code == status, response.text
+                assert media_type(response) == accept
+                body = response.json()
+                assert "data" not in body
+                [error] = body["errors"]
+                assert error["message"] == INTERNAL_MESSAGE  # not the exception's text
+                assert "boom" not in response.text
+                assert error["extensions"] == {
+                    "code": "INTERNAL_SERVER_ERROR",
+                    "requestId": response.headers["x-request-id"],
+                }
+    # Each logged once, with its stack and the request id the client can quote.
+    records = [r for r in caplog.records if r.name == "gateway.errors"]
+    assert len(records) == 2
+    assert all(isinstance(r.exc_info[1], RuntimeError) for r in records if r.exc_info)
+    assert all(r.exc_info for r in records)
