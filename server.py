@@ -256,7 +256,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            # Every method reaches the view, which refuses all but GET and POST itself: a
+            # GraphQL error under the negotiated media type, with `Allow: GET, POST`.
+            Route("/graphql", view),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -280,8 +280,9 @@ class GatewayView(GraphQL[Context, None]):
                 status_code=status,
                 media_type=negotiated_media_type(request.headers.get("accept", "")),
             )
-            if isinstance(error, MethodNotAllowedError):
-                response.headers["Allow"] = "POST"
+            if status == 405:  # RFC 9110: say which methods would do
+                mutation_over_get = isinstance(error, MethodNotAllowedError)
+                response.headers["Allow"] = "POST" if mutation_over_get else "GET, POST"
         # GraphQL answers are not for HTTP caches, except the public catalog reads that the
         # response cache labels itself.
         response.headers.setdefault("cache-control", "no-store")

@@ -313,6 +313,19 @@ async def test_mutation_over_get_is_refused_without_side_effect(client):
 # --- GraphQL over HTTP media type ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE_JSON, JSON])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD"])
+async def test_other_methods_are_405_with_allow(client, method, accept):
+    response = await client.request(
+        method, "/graphql", json={"query": "{ __typename }"}, headers={"accept": accept}
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"  # RFC 9110
+    assert media_type(response) == accept
+    if method != "HEAD":
+        assert error_code(response.json()) == "BAD_USER_INPUT"
+
+
 async def test_graphql_response_json_good_query(client):
     response = await client.post(
         "/graphql", json={"query": "{ __typename }"}, headers={"accept": GRAPHQL_RESPONSE_JSON}
