@@ -38,7 +38,7 @@ from strawberry.types.unset import UnsetType
 from auth.tokens import InvalidTokenError, decode_access_token
 from auth.viewer import ANONYMOUS, Viewer
 from gateway import graphiql
-from gateway.limits import check_batch, refuse_before_execution
+from gateway.limits import BatchRefusedError, check_batch, refuse_before_execution
 from gateway.metrics import websocket_connection
 from gateway.persisted import (
     PersistedQueries,
@@ -410,7 +410,13 @@ class GatewayView(GraphQL[Context, None]):
             raise HTTPException(400, "Unsupported content type")  # answered as 415
         if isinstance(data, list):
             self._validate_batch_request(data, protocol="http")
-            return [request_data(item) for item in data]
+            operations = []
+            for index, item in enumerate(data):
+                try:
+                    operations.append(request_data(item))
+                except HTTPException as error:  # one malformed item refuses the batch whole
+                    raise BatchRefusedError(f"batch item {index}: {error.reason}") from None
+            return operations
         return request_data(data)
 
     def _validate_batch_request(
