@@ -38,7 +38,7 @@ from db.statement_log import observe_statements
 from gateway.cost import CostLimit
 from gateway.errors import ErrorPolicy, GatewaySchema
 from gateway.graphiql import asset_routes
-from gateway.headers import SecurityHeaders, cors
+from gateway.headers import SecurityHeaders, UnexpectedErrorAnswer, cors
 from gateway.http import GatewayView, WebSocketOperations
 from gateway.introspection import introspection_extensions
 from gateway.limits import (
@@ -256,7 +256,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            # Every method reaches the view, which refuses all but GET and POST itself: a
+            # GraphQL error under the negotiated media type, with `Allow: GET, POST`.
+            Route("/graphql", view),
             WebSocketRoute("/graphql", view),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -266,6 +268,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         middleware=[
             Middleware(SecurityHeaders),
             *cors(settings.allowed_origins, settings.allowed_headers),
+            # Inside both: its 500 gets the security and the CORS headers.
+            Middleware(UnexpectedErrorAnswer),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,

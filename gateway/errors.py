@@ -65,12 +65,22 @@ class ErrorPolicy(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         try:
             yield
-        except GraphQLError as error:
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            raise  # no runnable operation named: the view answers 400 or 405
+        except Exception as error:
             # An error raised out of another extension's hook escapes the operation and
-            # Strawberry returns it as is: give it its code in place before it leaves.
-            if not is_unexpected(error):
-                classify(error, self.execution_context.context)
-            raise
+            # Strawberry returns it as is (an exception as its bare message): give a client
+            # error its code in place, and mask anything else before it leaves.
+            context = self.execution_context.context
+            if isinstance(error, GraphQLError) and not is_unexpected(error):
+                classify(error, context)
+                raise
+            original = error.original_error if isinstance(error, GraphQLError) else error
+            raise GraphQLError(
+                INTERNAL_MESSAGE,
+                original_error=original,  # logged with its stack by GatewaySchema.process_errors
+                extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": _request_id(context)},
+            ) from error
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is not None and errors:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import INTERNAL_MESSAGE
+from gateway.http import request_id
+
+log = logging.getLogger("gateway.errors")
 
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -35,21 +43,45 @@ EXPOSED_RESPONSE_HEADERS = ("Retry-After", "X-Cache", "X-Request-Id")
 # How long a browser may reuse a preflight answer, in seconds.
 PREFLIGHT_MAX_AGE = 600
 
-INTERNAL_ERROR_BODY = orjson.dumps(
-    {
-        "errors": [
-            {"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
-        ]
+
+def internal_error_body(rid: str) -> bytes:
+    """The body of a masked error (gateway/errors.py) that escaped the schema."""
+    error = {
+        "message": INTERNAL_MESSAGE,
+        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
     }
-)
+    return orjson.dumps({"errors": [error]})
 
 
 class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every HTTP response (not to WebSocket handshakes).
+    """Adds SECURITY_HEADERS to every HTTP response (not to WebSocket handshakes). The
+    outermost middleware, so CORS preflights and the 500 of UnexpectedErrorAnswer get them."""
 
-    Starlette answers an unexpected exception from outside every middleware (its
-    ServerErrorMiddleware), so that 500 would lack them: this answers it here instead (a
-    GraphQL error body), then lets the exception go on to be logged."""
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class UnexpectedErrorAnswer:
+    """Answers an unexpected exception (a bug outside the schema) with a GraphQL error body and
+    the request's X-Request-Id, and logs it with its stack and the same id.
+
+    Starlette would answer it from outside every middleware (its ServerErrorMiddleware): a
+    bare 500 without the security headers, without CORS headers (a browser could not read
+    it) and without an id to quote. So this sits inside both (server.create_app)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,32 +93,41 @@ class SecurityHeaders:
 
         started = False
 
-        async def with_headers(message: Message) -> None:
+        async def tracking(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                present = {name for name, _ in message.get("headers", [])}
-                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, receive, with_headers)
-        except Exception:
-            if not started:
-                await with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(INTERNAL_ERROR_BODY)).encode()),
-                            (b"cache-control", b"no-store"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
-            raise
+            await self.app(scope, receive, tracking)
+        except Exception as error:
+            if started:  # too late to answer: the server drops the connection and logs it
+                raise
+            # The id the view gave this request (gateway/http.py), else the one it would give.
+            state = scope.get("state") or {}
+            supplied = Headers(scope=scope).get("x-request-id")
+            rid = state.get("request_id") or request_id(supplied)
+            log.error(
+                "unexpected error answering %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                exc_info=error,
+                extra={"request_id": rid},
+            )
+            body = internal_error_body(rid)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"cache-control", b"no-store"),
+                        (b"x-request-id", rid.encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 def cors(

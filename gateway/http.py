@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 import uuid
@@ -37,7 +38,7 @@ from strawberry.types.unset import UnsetType
 from auth.tokens import InvalidTokenError, decode_access_token
 from auth.viewer import ANONYMOUS, Viewer
 from gateway import graphiql
-from gateway.limits import check_batch, refuse_before_execution
+from gateway.limits import BatchRefusedError, check_batch, refuse_before_execution
 from gateway.metrics import websocket_connection
 from gateway.persisted import (
     PersistedQueries,
@@ -84,6 +85,21 @@ def nested_deeper_than(value: object, limit: int) -> bool:
         children: Iterable[object] = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def not_json_constant(name: str) -> object:
+    """Python's json reads NaN, Infinity and -Infinity, which are not JSON (and would be written
+    back as null, so `{"first": NaN}` would pass for `{"first": null}`)."""
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
+def finite_float(text: str) -> float:
+    """A JSON number as a float, refused when beyond float range (`1e999` would be infinity,
+    which is not JSON either)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError("a number beyond the float range", text, 0)
+    return value
 
 
 def request_data(item: dict[str, Any]) -> PersistedRequestData:
@@ -264,8 +280,9 @@ class GatewayView(GraphQL[Context, None]):
                 status_code=status,
                 media_type=negotiated_media_type(request.headers.get("accept", "")),
             )
-            if isinstance(error, MethodNotAllowedError):
-                response.headers["Allow"] = "POST"
+            if status == 405:  # RFC 9110: say which methods would do
+                mutation_over_get = isinstance(error, MethodNotAllowedError)
+                response.headers["Allow"] = "POST" if mutation_over_get else "GET, POST"
         # GraphQL answers are not for HTTP caches, except the public catalog reads that the
         # response cache labels itself.
         response.headers.setdefault("cache-control", "no-store")
@@ -348,12 +365,18 @@ class GatewayView(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON text (a body, a GET parameter, a WebSocket message) as Python values; any text
-        that is not JSON, not UTF-8 or nested deeper than MAX_JSON_NESTING is a
-        JSONDecodeError, which each caller answers as the client's mistake."""
+        that is not JSON (NaN and Infinity included), not UTF-8, nested deeper than
+        MAX_JSON_NESTING or holding a number Python will not read (over 4 300 digits, or beyond
+        the float range) is a JSONDecodeError, which each caller answers as the client's
+        mistake (a WebSocket handler as a message that is not JSON)."""
         try:
-            decoded = json.loads(data)
+            decoded = json.loads(data, parse_constant=not_json_constant, parse_float=finite_float)
+        except json.JSONDecodeError:
+            raise
         except UnicodeDecodeError:
             raise json.JSONDecodeError("not UTF-8", "", 0) from None
+        except ValueError:  # the only other: an integer beyond Python's 4 300 digits
+            raise json.JSONDecodeError("a number with too many digits", "", 0) from None
         except RecursionError:
             decoded = None
         else:
@@ -387,7 +410,13 @@ class GatewayView(GraphQL[Context, None]):
             raise HTTPException(400, "Unsupported content type")  # answered as 415
         if isinstance(data, list):
             self._validate_batch_request(data, protocol="http")
-            return [request_data(item) for item in data]
+            operations = []
+            for index, item in enumerate(data):
+                try:
+                    operations.append(request_data(item))
+                except HTTPException as error:  # one malformed item refuses the batch whole
+                    raise BatchRefusedError(f"batch item {index}: {error.reason}") from None
+            return operations
         return request_data(data)
 
     def _validate_batch_request(
@@ -482,8 +511,15 @@ class GatewayView(GraphQL[Context, None]):
             and not asks_for_the_document(response_data)
         ):
             # An operation cancelled for running too long is the server's failure to answer
-            # in time, not a bad request.
-            status = 504 if "TIMEOUT" in error_codes(response_data) else 400
+            # in time, and one that failed before executing (a hook threw) is the server's
+            # fault: neither is a bad request.
+            codes = error_codes(response_data)
+            if "INTERNAL_SERVER_ERROR" in codes:
+                status = 500
+            elif "TIMEOUT" in codes:
+                status = 504
+            else:
+                status = 400
         # Throttled (the cost bucket is short): 429 under the new media type (legacy
         # application/json keeps 200), and Retry-After either way.
         retry_after = throttled_retry_after(response_data)

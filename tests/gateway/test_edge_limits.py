@@ -313,6 +313,9 @@ async def test_each_mutation_in_a_batch_is_authorized(client):
     [
         pytest.param([{"query": 42}], "`query` must be a string", id="query-not-a-string"),
         pytest.param([{"query": "{ __typename }", "variables": [1]}], "`variables`", id="vars"),
+        pytest.param(
+            [{"documentId": 42}], "batch item 1: The GraphQL operation's `documentId`", id="id"
+        ),
         pytest.param([{"query": "{ __typename }"}, "x"], "item 2 is not a JSON object", id="item"),
     ],
 )

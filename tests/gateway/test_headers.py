@@ -1,5 +1,7 @@
 """Security headers on every HTTP answer; CORS only for the configured frontends."""
 
+import logging
+
 import httpx
 import pytest
 
@@ -123,7 +125,7 @@ def test_allowed_headers_are_read_from_the_environment(monkeypatch):
 
 
 async def test_an_unexpected_exception_still_answers_with_the_security_headers(
-    settings, services, monkeypatch
+    settings, services, monkeypatch, caplog
 ):
     """A bug outside the schema (here: building the context fails) escapes every handler of
     ours; Starlette would answer its bare 500 from outside the middleware, without them."""
@@ -132,13 +134,38 @@ async def test_an_unexpected_exception_still_answers_with_the_security_headers(
         raise RuntimeError("boom: a secret detail")
 
     monkeypatch.setattr(GatewayView, "get_context", fail)
-    app = create_app(settings, services)
+    app = create_app(
+        settings.model_copy(update={"allowed_origins": ("https://app.example",)}), services
+    )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    origin = {"origin": "https://app.example"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        response = await http.post("/graphql", json={"query": "{ __typename }"})
+        with caplog.at_level(logging.ERROR, logger="gateway.errors"):
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ __typename }"},
+                headers={**origin, "x-request-id": "req-500-1"},
+            )
+            made_up = await http.post(
+                "/graphql",
+                json={"query": "{ __typename }"},
+                headers={**origin, "x-request-id": "a b"},
+            )
     assert response.status_code == 500
     for name, value in SECURITY_HEADERS:
         assert response.headers[name.decode()] == value.decode()
     assert response.headers["content-type"] == "application/json"
-    assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "secret" not in response.text
+    # The id to quote, which the page's script may read (CORS), in the body and in the log.
+    assert response.headers["x-request-id"] == "req-500-1"
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
+    assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-500-1"}
+    # Not a plain token: a new id, never the client's text.
+    assert made_up.status_code == 500
+    assert len(made_up.headers["x-request-id"]) == 32
+    assert made_up.json()["errors"][0]["extensions"]["requestId"] == made_up.headers["x-request-id"]
+    records = [r for r in caplog.records if r.name == "gateway.errors"]
+    assert [r.request_id for r in records] == ["req-500-1", made_up.headers["x-request-id"]]
+    assert all(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in records)

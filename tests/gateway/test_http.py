@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +17,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.routing import Route
+from strawberry.extensions import SchemaExtension
 
 from gateway.errors import INTERNAL_MESSAGE, ErrorPolicy, GatewaySchema, classify
 from gateway.http import GRAPHQL_RESPONSE_JSON, GatewayView
@@ -310,6 +311,19 @@ async def test_mutation_over_get_is_refused_without_side_effect(client):
 
 
 # --- GraphQL over HTTP media type ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE_JSON, JSON])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD"])
+async def test_other_methods_are_405_with_allow(client, method, accept):
+    response = await client.request(
+        method, "/graphql", json={"query": "{ __typename }"}, headers={"accept": accept}
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"  # RFC 9110
+    assert media_type(response) == accept
+    if method != "HEAD":
+        assert error_code(response.json()) == "BAD_USER_INPUT"
 
 
 async def test_graphql_response_json_good_query(client):
@@ -655,6 +669,15 @@ def nested_variables(levels: int) -> bytes:
         pytest.param(nested_variables(1_000), id="nested-1000"),
         pytest.param(nested_variables(100), id="nested-100"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100000"),
+        # Python refuses to read an integer of more than 4 300 digits (a plain ValueError).
+        pytest.param(
+            b'{"query":"{__typename}","variables":{"v":' + b"1" * 5000 + b"}}", id="5000-digits"
+        ),
+        # Not JSON, though Python's json reads them (and orjson would write them as null).
+        pytest.param(b'{"query":"{__typename}","variables":{"v":NaN}}', id="NaN"),
+        pytest.param(b'{"query":"{__typename}","variables":{"v":Infinity}}', id="Infinity"),
+        pytest.param(b'{"query":"{__typename}","variables":{"v":-Infinity}}', id="-Infinity"),
+        pytest.param(b'{"query":"{__typename}","variables":{"v":1e999}}', id="float-overflow"),
     ],
 )
 async def test_malformed_bodies_are_400_not_500(client, content, accept, caplog):
@@ -668,6 +691,22 @@ async def test_malformed_bodies_are_400_not_500(client, content, accept, caplog)
     assert response.headers["x-content-type-options"] == "nosniff"
     assert tracebacks(caplog) == []
     await assert_still_serving(client)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "1" * 5000])
+async def test_variables_in_the_query_string_that_are_not_json_are_400(client, literal, caplog):
+    caplog.set_level(logging.INFO)
+    response = await client.get(
+        "/graphql",
+        params={
+            "query": "query($first: Int) { products(first: $first) { totalCount } }",
+            "variables": f'{{"first": {literal}}}',
+        },
+        headers={"accept": GRAPHQL_RESPONSE_JSON},
+    )
+    assert response.status_code == 400, response.text
+    assert error_code(response.json()) == "BAD_USER_INPUT"
+    assert tracebacks(caplog) == []
 
 
 async def test_nesting_within_the_limit_is_served(client):
@@ -701,3 +740,39 @@ def test_the_metrics_label_any_operation_name():
     assert operation_label({"obj": "ect"}) == "other"
     assert operation_label(["A"]) == "other"
     assert operation_label(None) == "anonymous"
+
+
+class BrokenBeforeExecution(SchemaExtension):
+    """A schema extension whose hook throws before anything executes: the server's fault."""
+
+    def on_validate(self) -> Iterator[None]:
+        raise RuntimeError("boom: a hook broke")
+        yield
+
+
+async def test_an_internal_error_before_execution_is_500_not_400(services, caplog):
+    schema = GatewaySchema(query=ExplodingQuery, extensions=[BrokenBeforeExecution, ErrorPolicy])
+    throwaway = Starlette(routes=[Route("/graphql", GatewayView(schema, services))])
+    transport = httpx.ASGITransport(app=throwaway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        with caplog.at_level(logging.ERROR):
+            for accept, status in ((GRAPHQL_RESPONSE_JSON, 500), (JSON, 200)):
+                response = await http.post(
+                    "/graphql", json={"query": "{ fine }"}, headers={"accept": accept}
+                )
+                assert response.status_code == status, response.text
+                assert media_type(response) == accept
+                body = response.json()
+                assert "data" not in body
+                [error] = body["errors"]
+                assert error["message"] == INTERNAL_MESSAGE  # not the exception's text
+                assert "boom" not in response.text
+                assert error["extensions"] == {
+                    "code": "INTERNAL_SERVER_ERROR",
+                    "requestId": response.headers["x-request-id"],
+                }
+    # Each logged once, with its stack and the request id the client can quote.
+    records = [r for r in caplog.records if r.name == "gateway.errors"]
+    assert len(records) == 2
+    assert all(isinstance(r.exc_info[1], RuntimeError) for r in records if r.exc_info)
+    assert all(r.exc_info for r in records)

@@ -173,6 +173,42 @@ async def test_transport_ws_invalid_message_closes_4400(app):
         assert (await closed(ws)).code == 4400
 
 
+# Text Python's json reads (or fails on with a plain ValueError) that is not JSON.
+NOT_JSON_NUMBERS = [pytest.param("1" * 5000, id="5000-digits"), "NaN", "-Infinity", "1e999"]
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS)
+async def test_transport_ws_a_message_that_is_not_json_closes_4400(app, number, caplog):
+    text = '{"type":"subscribe","id":"1","payload":{"query":"{ __typename }","variables":{"v":%s}}}'
+    async with connect(app, [TRANSPORT_WS]) as ws:
+        await init(ws)
+        with caplog.at_level(logging.INFO):
+            await ws.send_text(text % number)
+            disconnect = await closed(ws)
+    assert disconnect.code == 4400
+    assert disconnect.reason == "WebSocket message must be valid JSON"
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS)
+async def test_legacy_ws_ignores_a_message_that_is_not_json(app, number, caplog):
+    # The legacy protocol skips unparsable messages; the socket goes on serving.
+    text = '{"type":"start","id":"1","payload":{"query":"{ __typename }","variables":{"v":%s}}}'
+    async with connect(app, [LEGACY_WS]) as ws:
+        await ws.send_json({"type": "connection_init"})
+        assert (await receive(ws))["type"] == "connection_ack"
+        with caplog.at_level(logging.INFO):
+            await ws.send_text(text % number)
+            await ws.send_json({"type": "start", "id": "2", "payload": {"query": "{ me { id } }"}})
+            message = await receive(ws)
+        # Queries are refused over `start` (see below): an answer to the next message.
+        assert message["type"] == "error", message
+        assert message["id"] == "2"
+        await ws.send_json({"type": "connection_terminate"})
+        assert (await closed(ws)).code == 1000
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
 async def test_transport_ws_ping_pong(app):
     async with connect(app, [TRANSPORT_WS]) as ws:
         await init(ws)
