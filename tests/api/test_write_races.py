@@ -367,3 +367,42 @@ async def test_after_commit_hooks_run_after_the_commit_in_order_and_never_after_
 
     assert await run_transaction(services, conflicting_once) == 2
     assert seen == [("hook of attempt", 2)]
+
+
+async def test_a_failing_after_commit_hook_is_logged_and_does_not_fail_or_repeat_the_write(
+    services, probe_table, caplog
+):
+    written: list[uuid.UUID] = []
+    later_hooks: list[str] = []
+
+    def conflicting_hook() -> None:
+        raise _db_error("40P01")  # a lock conflict: it must not run the committed write again
+
+    async def broken_hook() -> None:
+        raise RuntimeError("hook broke")
+
+    async def write(tx: WriteTransaction) -> str:
+        key = uuid.uuid4()
+        written.append(key)
+        await tx.session.execute(
+            text(f"INSERT INTO {probe_table} (id) VALUES (:key)"),  # noqa: S608
+            {"key": key},
+        )
+        tx.after_commit(conflicting_hook)
+        tx.after_commit(broken_hook)
+        tx.after_commit(lambda: later_hooks.append("ran"))
+        return "created"
+
+    with caplog.at_level("ERROR", logger="resolvers.transactions"):
+        assert await run_transaction(services, write) == "created"
+
+    assert len(written) == 1  # one attempt: the conflicting hook did not trigger a retry
+    async with services.engine.connect() as connection:
+        rows = (await connection.scalars(text(f"SELECT id FROM {probe_table}"))).all()  # noqa: S608
+    assert rows == written
+    assert later_hooks == ["ran"]
+    failures = [r for r in caplog.records if r.name == "resolvers.transactions"]
+    assert len(failures) == 2
+    assert all(r.exc_info is not None for r in failures)
+    assert isinstance(failures[0].exc_info[1], DBAPIError)
+    assert isinstance(failures[1].exc_info[1], RuntimeError)
