@@ -29,7 +29,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.extensions.max_aliases import create_validator as create_alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator
 
-from auth.login_throttle import sign_in_throttle
+from auth.login_throttle import registration_throttle, sign_in_throttle
 from auth.passwords import hash_password, use_password_hash_cost
 from auth.tokens import TokenConfig
 from db.engine import create_engine, session_factory
@@ -135,6 +135,7 @@ def build_services(settings: Settings, *, null_pool: bool = False) -> Services:
         sessions=session_factory(engine),
         tokens=TokenConfig.from_settings(settings),
         login_throttle=sign_in_throttle(redis, settings),
+        registration_throttle=registration_throttle(redis, settings),
         redis=redis,
         rate_limiter=rate_limiter,
     )

@@ -151,23 +151,13 @@ class InProcessWindowThrottle:
                 del self._windows[key]
 
 
-# The in-process stores outlive a request: one per purpose and limits, for the process's life.
-_in_process_throttles: dict[tuple[str, int, int], InProcessWindowThrottle] = {}
-
-
-def registration_throttle(
-    redis: Redis | None, key_prefix: str, max_per_window: int, window_seconds: int
-) -> WindowThrottle:
-    """The throttle of registrations, keyed by client IP: in Redis when there is one (cheap to
-    build per request, the counts live in Redis), else this process's own store."""
+def registration_throttle(redis: Redis | None, settings: Settings) -> WindowThrottle:
+    """The process's throttle of registrations, keyed by client address (built once, at
+    start-up): in Redis when there is one, else in-process."""
+    limits = settings.register_max_per_window, settings.register_window_seconds
     if redis is not None:
-        return RedisWindowThrottle(
-            redis, key_prefix, max_per_window, window_seconds, name="register"
-        )
-    limits = (key_prefix, max_per_window, window_seconds)
-    if limits not in _in_process_throttles:
-        _in_process_throttles[limits] = InProcessWindowThrottle(max_per_window, window_seconds)
-    return _in_process_throttles[limits]
+        return RedisWindowThrottle(redis, settings.redis_key_prefix, *limits, name="register")
+    return InProcessWindowThrottle(*limits)
 
 
 # --- sign-in -----------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ pgserver keeps the pids of the processes using a server in `<pgdata>/.handle_pid
 the server when the last of them exits. A process killed with -9 never leaves that list, so its
 server would be adopted by every later start and never stopped: a start first forgets the dead
 ones and stops a server that no living process owns, then starts its own.
+
+A `postmaster.pid` outlives a reboot or a crash, and its pid may then be an unrelated process's:
+the pid counts as our server only while it is a postgres process started when the file says.
+Otherwise the file is stale: it is removed (pgserver would adopt the stranger as the server, and
+PostgreSQL would refuse to start beside it) and that process is left alone.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import psutil
 log = logging.getLogger(__name__)
 
 HANDLE_PIDS_FILE = ".handle_pids.json"  # pgserver's list of the processes using the server
+POSTGRES_NAMES = frozenset({"postgres", "postmaster"})
+START_TIME_SLACK_S = 5
 
 
 def _is_alive(pid: int) -> bool:
@@ -30,12 +37,36 @@ def _is_alive(pid: int) -> bool:
 
 
 def _running_postmaster(pgdata: Path) -> int | None:
-    """The pid of the postmaster running on pgdata, if any."""
+    """The pid of the postmaster running on pgdata, if any; a stale postmaster.pid (its process
+    gone, or not the postgres that wrote it) is removed."""
+    pid_file = pgdata / "postmaster.pid"
     try:
-        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
+        lines = pid_file.read_text().splitlines()
+    except OSError:
         return None
-    return pid if _is_alive(pid) else None
+    try:
+        # Line 1 is the postmaster's pid, line 3 its start time (epoch seconds).
+        pid, started = int(lines[0]), int(lines[2])
+    except (IndexError, ValueError):
+        pid, started = 0, 0
+    if pid > 0 and _is_postmaster(pid, started):
+        return pid
+    log.info("removing a stale %s (pid %s is not its server)", pid_file, pid or "unreadable")
+    pid_file.unlink(missing_ok=True)
+    return None
+
+
+def _is_postmaster(pid: int, started: int) -> bool:
+    """Whether `pid` is a living postgres process that started at `started`."""
+    try:
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE
+        name, created = process.name(), process.create_time()
+    except psutil.Error:
+        return False
+    # PostgreSQL notes its start time just after exec; psutil's create time is derived from
+    # the boot time in whole seconds: a few seconds of slack, while a reused pid is far off.
+    return alive and name in POSTGRES_NAMES and abs(created - started) <= START_TIME_SLACK_S
 
 
 def _stop_orphan(pgdata: Path) -> None:
@@ -62,7 +93,10 @@ def _stop_orphan(pgdata: Path) -> None:
     try:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        psutil.Process(postmaster).terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
+        try:
+            psutil.Process(postmaster).terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
+        except psutil.Error as error:  # gone meanwhile, or not ours to signal
+            log.warning("could not stop the embedded PostgreSQL (pid %s): %s", postmaster, error)
 
 
 def start_embedded_postgres(data_dir: Path, database: str = "gateway") -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from auth.login_throttle import SignInThrottle
+from auth.login_throttle import SignInThrottle, WindowThrottle
 from auth.tokens import TokenConfig
 from auth.viewer import Viewer
 from dataloaders import Loaders
@@ -35,6 +35,7 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenConfig
     login_throttle: SignInThrottle
+    registration_throttle: WindowThrottle
     redis: Redis | None
     # Whether PostgreSQL has pg_trgm here (fuzzy name match); probed at start-up.
     has_trigram_search: bool = False

@@ -10,7 +10,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.login_throttle import WindowThrottle, registration_throttle
 from auth.passwords import hash_password, password_problem, verify_password
 from auth.refresh_tokens import (
     RefreshTokenRejectedError,
@@ -26,7 +25,7 @@ from domain.identity import MemberRole, company_roles
 from domain.money import is_currency
 from domain.problems import Problem, ProblemCode
 from domain.text import MAX_NAME_LENGTH
-from resolvers.context import Context, Services
+from resolvers.context import Context
 from resolvers.transactions import Refused, WriteTransaction, write_transaction
 from resolvers.warehouses import ensure_default_warehouse
 
@@ -146,16 +145,6 @@ async def _start_session(ctx: Context, session: AsyncSession, user_id: uuid.UUID
     )
 
 
-def registration_throttle_of(services: Services) -> WindowThrottle:
-    settings = services.settings
-    return registration_throttle(
-        services.redis,
-        settings.redis_key_prefix,
-        settings.register_max_per_window,
-        settings.register_window_seconds,
-    )
-
-
 def _client_address(ctx: Context) -> str:
     # The peer address; behind a proxy, uvicorn's --proxy-headers makes it the real client's.
     client = ctx.request.client if ctx.request is not None else None
@@ -169,7 +158,7 @@ async def register(ctx: Context, data: Registration) -> Session:
     # Counted per client before any work: each try costs an argon2 hash, and EMAIL_TAKEN tells
     # whether an email has an account, so neither may be had in bulk. Malformed input is
     # refused above, without the throttle, as it costs nothing and reveals nothing.
-    wait = await registration_throttle_of(ctx.services).attempt(_client_address(ctx))
+    wait = await ctx.services.registration_throttle.attempt(_client_address(ctx))
     if wait is not None:
         return Session(
             problems=[

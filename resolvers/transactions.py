@@ -9,7 +9,9 @@ It owns the session and the transaction, and with them
 - after-commit hooks registered during the transaction (`tx.changed(events=..., catalog=...)`,
   `tx.after_commit(hook)`): publishing the outbox events it wrote, dropping cached catalog
   answers, fresh loaders. They run after a successful commit only, in the order registered, and
-  never after a rollback (a retried attempt starts with none).
+  never after a rollback (a retried attempt starts with none). They run once the retry is
+  over, so a failing hook never re-runs a committed write; the write has happened, so a hook
+  that raises is logged, the others still run, and the mutation answers with its result.
 
 A write that returns normally commits, problems or not: a mutation may record something (a due
 quote expired) and still answer with a userError.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -31,6 +34,8 @@ from resolvers.outcome import Outcome
 
 if TYPE_CHECKING:
     from resolvers.context import Context, Services
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 AfterCommit = Callable[[], Awaitable[None] | None]
@@ -79,10 +84,15 @@ class WriteTransaction:
             self.after_commit(self._services.on_catalog_changed)
 
     async def _committed(self) -> None:
+        # The write is committed whatever a hook does: a hook's failure is logged, not
+        # answered (a client told "error" would repeat a write that happened).
         for hook in self._after_commit:
-            result = hook()
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("after-commit hook %r failed; the write stays committed", hook)
 
 
 def is_lock_conflict(error: DBAPIError) -> bool:
@@ -124,15 +134,17 @@ async def run_transaction(
     """Run `write` in a transaction of its own (see the module's docstring); raises Refused
     when it was refused or lost a lock conflict twice, with nothing written."""
 
-    async def attempt() -> T:
+    async def attempt() -> tuple[T, WriteTransaction]:
         async with services.sessions() as session:
             tx = WriteTransaction(session, services, forget_reads)
             async with session.begin():
                 result = await write(tx)
-        await tx._committed()
-        return result
+        return result, tx
 
-    return await retry_lock_conflict(attempt, conflict_at)
+    # Hooks run outside the retry: nothing they raise may run the committed write again.
+    result, committed = await retry_lock_conflict(attempt, conflict_at)
+    await committed._committed()
+    return result
 
 
 async def write_transaction(

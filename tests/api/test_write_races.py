@@ -23,16 +23,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 
+from auth.viewer import ANONYMOUS
+from dataloaders import Loaders
 from db.engine import session_factory
 from domain.problems import Problem
-from resolvers.context import Services
+from resolvers.context import Context, Services
 from resolvers.global_ids import key_of
 from resolvers.outcome import Outcome
 from resolvers.transactions import (
     Refused,
     WriteTransaction,
-    retry_lock_conflict,
     run_transaction,
+    write_outcome,
 )
 from server import create_app
 from settings import Settings
@@ -137,48 +139,46 @@ def _db_error(sqlstate: str) -> DBAPIError:
     return DBAPIError("UPDATE stock_levels ...", None, _Adapted(sqlstate))
 
 
-async def run_write(attempt: Any) -> Outcome:
-    """The retry as a mutation sees it: a lost conflict is its Outcome's problems."""
-    try:
-        result: Outcome = await retry_lock_conflict(attempt)
-    except Refused as refused:
-        return Outcome(problems=refused.problems)
-    return result
+def a_mutation_context(services: Services) -> Context:
+    return Context(
+        services=services, viewer=ANONYMOUS, loaders=Loaders(services.engine), request_id="test"
+    )
 
 
 @pytest.mark.parametrize("sqlstate", ["40P01", "40001", "55P03"])
-async def test_a_lock_conflict_is_retried_once_then_reported_as_conflict(sqlstate):
+async def test_a_lock_conflict_is_retried_once_then_reported_as_conflict(services, sqlstate):
+    ctx = a_mutation_context(services)
     calls: list[int] = []
 
-    async def fails_once() -> Outcome:
+    async def fails_once(tx: WriteTransaction) -> Outcome:
         calls.append(1)
         if len(calls) == 1:
             raise _db_error(sqlstate)
         return Outcome(key=uuid.UUID(int=1))
 
-    assert (await run_write(fails_once)).key == uuid.UUID(int=1)
+    assert (await write_outcome(ctx, fails_once)).key == uuid.UUID(int=1)
     assert len(calls) == 2
 
-    async def always_fails() -> Outcome:
+    async def always_fails(tx: WriteTransaction) -> Outcome:
         calls.append(1)
         raise _db_error(sqlstate)
 
     calls.clear()
-    outcome = await run_write(always_fails)
+    outcome = await write_outcome(ctx, always_fails)
     assert len(calls) == 2
     assert outcome.key is None
     assert [(p.path, p.code) for p in outcome.problems] == [(("input",), "CONFLICT")]
 
 
-async def test_other_database_errors_are_not_retried():
+async def test_other_database_errors_are_not_retried(services):
     calls: list[int] = []
 
-    async def broken() -> Outcome:
+    async def broken(tx: WriteTransaction) -> Outcome:
         calls.append(1)
         raise _db_error("23514")  # check_violation: a bug, not contention
 
     with pytest.raises(DBAPIError):
-        await run_write(broken)
+        await write_outcome(a_mutation_context(services), broken)
     assert len(calls) == 1
 
 
@@ -367,3 +367,42 @@ async def test_after_commit_hooks_run_after_the_commit_in_order_and_never_after_
 
     assert await run_transaction(services, conflicting_once) == 2
     assert seen == [("hook of attempt", 2)]
+
+
+async def test_a_failing_after_commit_hook_is_logged_and_does_not_fail_or_repeat_the_write(
+    services, probe_table, caplog
+):
+    written: list[uuid.UUID] = []
+    later_hooks: list[str] = []
+
+    def conflicting_hook() -> None:
+        raise _db_error("40P01")  # a lock conflict: it must not run the committed write again
+
+    async def broken_hook() -> None:
+        raise RuntimeError("hook broke")
+
+    async def write(tx: WriteTransaction) -> str:
+        key = uuid.uuid4()
+        written.append(key)
+        await tx.session.execute(
+            text(f"INSERT INTO {probe_table} (id) VALUES (:key)"),  # noqa: S608
+            {"key": key},
+        )
+        tx.after_commit(conflicting_hook)
+        tx.after_commit(broken_hook)
+        tx.after_commit(lambda: later_hooks.append("ran"))
+        return "created"
+
+    with caplog.at_level("ERROR", logger="resolvers.transactions"):
+        assert await run_transaction(services, write) == "created"
+
+    assert len(written) == 1  # one attempt: the conflicting hook did not trigger a retry
+    async with services.engine.connect() as connection:
+        rows = (await connection.scalars(text(f"SELECT id FROM {probe_table}"))).all()  # noqa: S608
+    assert rows == written
+    assert later_hooks == ["ran"]
+    failures = [r for r in caplog.records if r.name == "resolvers.transactions"]
+    assert len(failures) == 2
+    assert all(r.exc_info is not None for r in failures)
+    assert isinstance(failures[0].exc_info[1], DBAPIError)
+    assert isinstance(failures[1].exc_info[1], RuntimeError)

@@ -1,8 +1,8 @@
 """The embedded PostgreSQL (db/embedded.py): a server whose owner was killed with -9 is stopped
-by the next start, which runs its own and stops it when it exits.
+by the next start, which runs its own and stops it when it exits; a stale postmaster.pid naming
+an unrelated process leaves that process alone.
 
-Real processes and a real pgserver under a temporary directory (about 10 s: initdb and three
-server starts)."""
+Real processes and a real pgserver under temporary directories (initdb and server starts)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from db.embedded import HANDLE_PIDS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,5 +76,41 @@ def test_a_server_orphaned_by_kill_9_is_stopped_by_the_next_start(data_dir: Path
     finally:
         if running(orphan):
             os.kill(orphan, signal.SIGTERM)
+        if second is not None and second.poll() is None:
+            second.kill()
+
+
+def test_a_stale_pid_file_naming_an_unrelated_process_leaves_it_alone(data_dir: Path) -> None:
+    """After a reboot postmaster.pid may name a pid some other process now has: that process is
+    neither signalled nor adopted as the server; a server of our own starts."""
+    first, _ = start_owner(data_dir, "exit")  # initdb, then a clean stop: no postmaster.pid
+    assert first.wait(timeout=120) == 0
+    pgdata = data_dir / "pgdata"
+    stranger = subprocess.Popen(["sleep", "600"])  # noqa: S607
+    second: subprocess.Popen[str] | None = None
+    try:
+        # Its own start time, so only the name tells it from a postmaster.
+        started = int(psutil.Process(stranger.pid).create_time())
+        lines = [
+            str(stranger.pid),
+            str(pgdata),
+            str(started),
+            "5432",
+            str(data_dir),
+            "",
+            "",
+            "ready",
+        ]
+        (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+        (pgdata / HANDLE_PIDS_FILE).write_text("[]")
+
+        second, server = start_owner(data_dir, "exit")
+        assert second.wait(timeout=120) == 0
+        assert server != stranger.pid
+        assert stranger.poll() is None, "the unrelated process was signalled"
+        assert running(stranger.pid)
+    finally:
+        stranger.kill()
+        stranger.wait()
         if second is not None and second.poll() is None:
             second.kill()

