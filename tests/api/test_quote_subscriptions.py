@@ -58,7 +58,7 @@ async def test_a_negotiation_arrives_step_by_step(app, client, services, market)
         final = await submit(client, market.seller, request_id, [(line, 5, "8.50")])
         accepted = await accept(client, market.buyer, final["quote"]["id"])
         assert accepted["userErrors"] == []
-        events = [await asyncio.wait_for(next_quote_event(ws), 2) for _ in range(4)]
+        events = [await asyncio.wait_for(next_quote_event(ws), 10) for _ in range(4)]
         await no_message_within(ws, 0.3)
     assert [e["kind"] for e in events] == ["QUOTED", "COUNTERED", "COUNTERED", "ACCEPTED"]
     assert [e["quote"]["id"] for e in events] == [
