@@ -20,9 +20,13 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationContext,
     ValidationRule,
+    Visitor,
+    visit,
 )
+from graphql.language import BREAK
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
@@ -71,13 +75,39 @@ def invalid_variable_text(variables: Mapping[str, Any]) -> str | None:
     return None
 
 
-def invalid_document_text(document: str) -> str | None:
-    """Why the document text cannot be accepted, or None. A lone surrogate never gets here:
-    the parser refuses one anywhere in a document, raw or as an escape."""
-    # A GraphQL string literal may also spell NUL as an escape.
-    if "\x00" in document or "\\u0000" in document:
-        return "NUL characters (\\u0000) are not accepted"
+NUL_IN_DOCUMENT = "NUL characters (\\u0000) are not accepted"
+
+
+def invalid_document_text(text: str, document: DocumentNode | None) -> str | None:
+    """Why the document cannot be accepted, or None. A lone surrogate never gets here: the
+    parser refuses one anywhere in a document, raw or as an escape."""
+    # The lexer accepts a raw NUL anywhere (comments too): refused in the text.
+    if "\x00" in text:
+        return NUL_IN_DOCUMENT
+    # A string literal may spell NUL as an escape ("\u0000", "\u{0}"); only its decoded value
+    # says so, not the six characters (a comment, a block string or "\\u0000" may hold those).
+    # No `\u` in the text: no escape can have made one (a cheap test on the common case).
+    if document is not None and "\\u" in text and _has_nul_string(document):
+        return NUL_IN_DOCUMENT
     return None
+
+
+class _NulStringFinder(Visitor):
+    found = False
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> Any:
+        if "\x00" in node.value:
+            self.found = True
+            return BREAK
+        return None
+
+
+def _has_nul_string(document: DocumentNode) -> bool:
+    """Whether a string value anywhere in `document` (arguments, defaults, directives)
+    holds NUL once its escapes are decoded."""
+    finder = _NulStringFinder()
+    visit(document, finder)
+    return finder.found
 
 
 def refuse_before_execution(context: ExecutionContext, error: GraphQLError) -> None:
@@ -104,9 +134,9 @@ class RefuseInvalidText(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        problem = invalid_document_text(context.query or "") or invalid_variable_text(
-            context.variables or {}
-        )
+        problem = invalid_document_text(
+            context.query or "", context.graphql_document
+        ) or invalid_variable_text(context.variables or {})
         if problem is not None:
             refuse_before_execution(
                 context, GraphQLError(problem, extensions={"code": "BAD_USER_INPUT"})

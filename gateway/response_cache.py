@@ -3,9 +3,10 @@
 What is cached: the answer to an HTTP request without a signed-in viewer whose operation is a
 query selecting only CACHEABLE_ROOT_FIELDS, when it executed without errors. Never cached:
 signed-in viewers (their contract prices and drafts differ per company), mutations,
-subscriptions, batches, introspection, answers with errors. `node` is left out on purpose: it
-reaches every type (orders, quotes, price lists, users), and only the catalog's changes are
-tracked here.
+subscriptions, batches, introspection, answers with errors, documents too large to parse on the
+event loop (schema.is_large_document: classifying one would parse it there). `node` is left out
+on purpose: it reaches every type (orders, quotes, price lists, users), and only the catalog's
+changes are tracked here.
 
 The key is the sha256 of: the sha256 of the document text (exactly the hash an automatic
 persisted query sends, so a hash-only request shares the entry of its full text; on a miss its
@@ -69,6 +70,7 @@ from strawberry.http import GraphQLRequestData
 from gateway.limits import MAX_EXPANDED_SELECTIONS, expanded_selections
 from gateway.metrics import count_cache
 from gateway.persisted import requested_id
+from schema import is_large_document
 from settings import Settings
 
 log = logging.getLogger("gateway.response_cache")
@@ -349,6 +351,8 @@ class ResponseCache:
             return None
         by_hash = None
         if isinstance(data.query, str):
+            if is_large_document(data.query):
+                return None  # see _is_public_catalog_read; not even worth hashing
             document = hashlib.sha256(data.query.encode("utf-8", "surrogatepass")).digest()
             if persisted not in (NO_PERSISTED_QUERY, document):
                 return None  # refused by the view: the hash is not the document's
@@ -385,6 +389,10 @@ class ResponseCache:
     def _is_public_catalog_read(
         self, document_hash: bytes, query: str, operation_name: str | None
     ) -> bool:
+        if is_large_document(query):
+            # Not cacheable: classifying means parsing, and a large document must not be
+            # parsed on the event loop (the view parses it on a thread of its own).
+            return False
         memo = (document_hash, operation_name)
         known = self.classified.get(memo)
         if known is not None:

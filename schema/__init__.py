@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
@@ -143,6 +145,17 @@ def schema_config() -> StrawberryConfig:
 PARSE_OFF_LOOP_ABOVE_CHARS = 50_000
 
 
+def is_large_document(query: str) -> bool:
+    """Whether a document is too large to parse on the event loop: it is parsed on
+    LARGE_DOCUMENT_PARSER, never kept in a cache, and no response is cached for it."""
+    return len(query) > PARSE_OFF_LOOP_ABOVE_CHARS
+
+
+# One thread of its own: large documents queue behind each other, never in front of (or behind)
+# the default executor's work such as password hashing (auth/passwords.py).
+LARGE_DOCUMENT_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-document")
+
+
 class _UnparsableDocumentError(MissingQueryError):
     """A large document's syntax error, over WebSocket: Strawberry's stream lets only these
     pre-execution exceptions become an answer (the message is the parser's)."""
@@ -160,20 +173,21 @@ class _ParserCache(ParserCache):
     dies with a bare `complete`. A bad small document is left unparsed instead, so Strawberry
     parses it again itself and answers with the error like any other pre-execution error.
 
-    A large document is parsed on a thread (the GIL still lets the loop run between
-    bytecodes). Its syntax error is raised from here, since parsing it again on the loop would
-    block it as if the thread had not been there: over HTTP as is (ErrorPolicy codes it), over
-    WebSocket as the one kind of exception Strawberry's stream answers (an `error` message
-    where a small document's syntax error closes the socket with 4400)."""
+    A large document is parsed on LARGE_DOCUMENT_PARSER (the GIL still lets the loop run
+    between bytecodes) and not cached: 1 000 entries of a megabyte each would be a gigabyte.
+    Its syntax error is raised from here, since parsing it again on the loop would block it as
+    if the thread had not been there: over HTTP as is (ErrorPolicy codes it), over WebSocket
+    as the one kind of exception Strawberry's stream answers (an `error` message where a small
+    document's syntax error closes the socket with 4400)."""
 
     # Strawberry runs a hook async or not as it is written; the base class's is not.
     async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
         context = self.execution_context
         query = context.query
-        if query is not None and len(query) > PARSE_OFF_LOOP_ABOVE_CHARS:
+        if query is not None and is_large_document(query):
             try:
-                context.graphql_document = await asyncio.to_thread(
-                    self.cached_parse_document, query, **context.parse_options
+                context.graphql_document = await asyncio.get_running_loop().run_in_executor(
+                    LARGE_DOCUMENT_PARSER, partial(parse, query, **context.parse_options)
                 )
             except GraphQLError as error:
                 if getattr(context.context, "is_websocket", False):
@@ -187,18 +201,47 @@ class _ParserCache(ParserCache):
         yield
 
 
+class _ValidationCache(ValidationCache):
+    """A large document is validated without the cache: an entry keeps its document, and
+    with it the whole text (its locations point into it)."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is None or not is_large_document(context.query):
+            yield from super().on_validate()
+            return
+        # Imported here as ValidationCache does: strawberry.schema imports the extensions.
+        from strawberry.schema.schema import validate_document
+
+        assert context.graphql_document is not None  # on_validate runs after a parse
+        context.pre_execution_errors = validate_document(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
+        yield
+
+
+# Entries of the parser and of the validation cache (small documents only).
+DOCUMENT_CACHE_SIZE = 1000
+
+
 def schema_extensions() -> list[Any]:
     """Parse and validation caches: validation dominates a small query's cost."""
-    return [lambda: _ParserCache(maxsize=1000), lambda: ValidationCache(maxsize=1000)]
+    return [
+        lambda: _ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: _ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+    ]
 
 
 __all__ = [
+    "DOCUMENT_CACHE_SIZE",
+    "PARSE_OFF_LOOP_ABOVE_CHARS",
     "SCHEMA_TYPES",
     "Context",
     "Mutation",
     "Query",
     "Services",
     "Subscription",
+    "is_large_document",
     "new_context",
     "schema_config",
     "schema_extensions",

@@ -24,6 +24,8 @@ from graphql import parse
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from gateway import limits
 from gateway.errors import ErrorPolicy, GatewaySchema
@@ -34,7 +36,7 @@ from gateway.limits import (
     ExecutionTimeLimit,
     expanded_selections,
 )
-from schema import PARSE_OFF_LOOP_ABOVE_CHARS
+from schema import DOCUMENT_CACHE_SIZE, PARSE_OFF_LOOP_ABOVE_CHARS
 from server import create_app
 from settings import Settings, SettingsError, load_settings
 from tests.support import register
@@ -629,6 +631,29 @@ async def test_a_large_document_is_answered_like_a_small_one(client, where):
     body = response.json()
     assert "errors" not in body, body
     assert body["data"] == expected
+
+
+async def test_a_large_document_is_kept_in_neither_the_parser_nor_the_validation_cache(client):
+    # 1 000 entries of a megabyte each would be a gigabyte: it is parsed and validated afresh.
+    size = DOCUMENT_CACHE_SIZE  # the lru_caches are shared by maxsize
+    caches: list[Any] = [_get_parse_cache(size), _get_validate_cache(size)]
+
+    def uses() -> list[tuple[int, int]]:
+        return [(c.cache_info().hits, c.cache_info().misses) for c in caches]
+
+    query = f"# {large_filler()}\n{{ __typename }}"
+    before = uses()
+    for _ in range(2):
+        response = await client.post("/graphql", json={"query": query})
+        body = response.json()
+        assert "errors" not in body, body
+        assert body["data"] == {"__typename": "Query"}
+    after = uses()
+    assert after == before
+    # A small document still goes through both.
+    await client.post("/graphql", json={"query": "{ __typename }"})
+    small = uses()
+    assert all(sum(s) == sum(a) + 1 for s, a in zip(small, after, strict=True)), (after, small)
 
 
 async def test_a_large_document_with_a_syntax_error_is_the_clients_mistake(client, caplog):

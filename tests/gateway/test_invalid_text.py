@@ -198,3 +198,57 @@ def _json_with_escapes(value: Any) -> bytes:
     import json
 
     return json.dumps(value, ensure_ascii=True).encode()
+
+
+# --- NUL: refused where a string value holds one, not where the text spells `\u0000` -----------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ products(first: 1, filter: {query: "a\\u0000b"}) { totalCount } }',
+        '{ products(first: 1, filter: {query: "a\\u{0}b"}) { totalCount } }',
+        'query($q: String = "\\u0000") { products(first: 1, filter: {query: $q}) { totalCount } }',
+        "# \x00\n{ __typename }",
+    ],
+    ids=["inline-escape", "braced-escape", "default-value", "raw-in-a-comment"],
+)
+async def test_a_nul_in_the_document_is_refused_before_any_resolver(
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    statement_counter: Any,
+    query: str,
+) -> None:
+    # asyncpg cannot store NUL in text: it must never reach a resolver.
+    caplog.clear()
+    statement_counter.reset()
+    try:
+        response = await client.post("/graphql", json={"query": query})
+    finally:
+        statement_counter.active = False
+    body = response.json()
+    assert body.get("data") is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    assert "NUL" in body["errors"][0]["message"]
+    assert statement_counter.count == 0, statement_counter.statements
+    assert unexpected_records(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "# \\u0000\n{ products(first: 1) { totalCount } }",
+        '{ products(first: 1, filter: {query: "a\\\\u0000b"}) { totalCount } }',
+        '{ products(first: 1, filter: {query: """a\\u0000b"""}) { totalCount } }',
+    ],
+    ids=["comment", "escaped-backslash", "block-string"],
+)
+async def test_the_characters_backslash_u0000_outside_an_escape_are_no_nul(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    # A comment, `\\u0000` in a string and a block string (no escapes) hold the six
+    # characters `\u0000`, which any text column stores.
+    response = await client.post("/graphql", json={"query": query})
+    body = response.json()
+    assert "errors" not in body, body
+    assert isinstance(body["data"]["products"]["totalCount"], int), body

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from gateway.http import GatewayView
 from gateway.response_cache import ResponseCache, is_public_catalog_read
 from resolvers.context import Services
+from schema import PARSE_OFF_LOOP_ABOVE_CHARS
 from server import build_services, create_app
 from settings import Settings
 from tests.api.test_checkout import ADDRESS, add_to_cart, checkout
@@ -309,6 +310,17 @@ async def test_mutations_are_not_cached(http):
     mutation = 'mutation { logout(refreshToken: "nope") { success } }'
     for _ in range(2):
         response = await post(http, mutation)
+        assert "x-cache" not in response.headers
+        assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_document_too_large_to_parse_on_the_event_loop_is_not_cached(http):
+    # Classifying it would parse it on the loop (the view parses it on a thread of its own).
+    filler = "x" * (PARSE_OFF_LOOP_ABOVE_CHARS + 1_000)
+    query = f"# {filler}\n{{ products(first: 1) {{ totalCount }} }}"
+    for _ in range(2):
+        response = await post(http, query)
+        assert isinstance(data(response)["products"]["totalCount"], int)
         assert "x-cache" not in response.headers
         assert response.headers["cache-control"] == "no-store"
 
