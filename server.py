@@ -373,6 +373,7 @@ def _worker(settings: Settings) -> None:
     """Run jobs alone (no HTTP) until SIGTERM or SIGINT; running jobs finish first."""
     if settings.database_url is None:
         settings = _use_embedded_database(settings)
+        asyncio.run(_migrate_and_seed(settings, products=None))  # as serve does
 
     async def run() -> None:
         services = build_services(settings)
