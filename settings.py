@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     # (six fields: the last one is seconds), once per tick whatever the number of workers.
     run_worker: bool = True
     quote_expiry_schedule: str = "* * * * * */30"
+    # Published outbox events older than this are deleted (hourly); `since` can resume from
+    # within this window only.
+    outbox_retention_days: int = Field(default=30, ge=1)
 
     # Anonymous catalog reads (gateway/response_cache.py): how long a whole answer is reused;
     # 0 turns the cache off.

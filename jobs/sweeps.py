@@ -9,11 +9,15 @@ from pgqueuer import PgQueuer
 from pgqueuer.models import Schedule
 
 from resolvers.context import Services
+from resolvers.outbox_retention import prune_outbox
 from resolvers.quote_expiry import expire_due_quotes
 
 log = logging.getLogger("jobs.sweeps")
 
 EXPIRE_QUOTES = "expire_quotes"
+PRUNE_OUTBOX = "prune_outbox"
+# Hourly, off the top of the hour (when other installations' cron jobs crowd in).
+PRUNE_OUTBOX_SCHEDULE = "17 * * * *"
 
 
 def register_sweeps(queue: PgQueuer, services: Services) -> None:
@@ -23,3 +27,9 @@ def register_sweeps(queue: PgQueuer, services: Services) -> None:
         count = await expire_due_quotes(services)
         if count:
             log.info("expired %d quotes", count)
+
+    @queue.schedule(PRUNE_OUTBOX, PRUNE_OUTBOX_SCHEDULE)
+    async def prune_outbox_events(schedule: Schedule) -> None:
+        count = await prune_outbox(services)
+        if count:
+            log.info("deleted %d outbox events past retention", count)
