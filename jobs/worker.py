@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -29,13 +29,17 @@ def queue_dsn(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def build_queue(connection: asyncpg.Connection, services: Services) -> PgQueuer:
-    queue = PgQueuer.from_asyncpg_connection(connection)
+Register = Callable[[PgQueuer, Services], None]
+
+
+def register_tasks(queue: PgQueuer, services: Services) -> None:
+    """Every task a worker runs."""
     register_sweeps(queue, services)
-    return queue
 
 
-async def run_worker(services: Services, stop: asyncio.Event) -> None:
+async def run_worker(
+    services: Services, stop: asyncio.Event, *, register: Register = register_tasks
+) -> None:
     """Run jobs and periodic tasks until `stop` is set. The tasks' own queries go through
     `services` (its engine and sessions); the queue has a connection of its own."""
     assert services.settings.database_url is not None
@@ -44,7 +48,8 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
         server_settings={"application_name": "b2b-gateway-worker"},
     )
     try:
-        queue = build_queue(connection, services)
+        queue = PgQueuer.from_asyncpg_connection(connection)
+        register(queue, services)
         stopper = asyncio.create_task(_stop_when(stop, queue))
         try:
             log.info("worker started")
