@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import asyncpg
 from pgqueuer import PgQueuer
@@ -21,6 +22,8 @@ log = logging.getLogger("jobs.worker")
 # How long a stopping worker waits for its running jobs; a job cut short is picked again by
 # another worker once its heartbeat is stale.
 STOP_GRACE_SECONDS = 30
+# pgqueuer's default: a running job's worker beats every 15 s.
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 def queue_dsn(database_url: str) -> str:
@@ -38,10 +41,15 @@ def register_tasks(queue: PgQueuer, services: Services) -> None:
 
 
 async def run_worker(
-    services: Services, stop: asyncio.Event, *, register: Register = register_tasks
+    services: Services,
+    stop: asyncio.Event,
+    *,
+    register: Register = register_tasks,
+    heartbeat_timeout: timedelta = HEARTBEAT_TIMEOUT,
 ) -> None:
     """Run jobs and periodic tasks until `stop` is set. The tasks' own queries go through
-    `services` (its engine and sessions); the queue has a connection of its own."""
+    `services` (its engine and sessions); the queue has a connection of its own. A job whose
+    heartbeat is older than `heartbeat_timeout` (its worker died) is taken again."""
     assert services.settings.database_url is not None
     connection = await asyncpg.connect(
         queue_dsn(services.settings.database_url),
@@ -53,7 +61,7 @@ async def run_worker(
         stopper = asyncio.create_task(_stop_when(stop, queue))
         try:
             log.info("worker started")
-            await queue.run()
+            await queue.run(heartbeat_timeout=heartbeat_timeout)
         finally:
             stopper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
