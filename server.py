@@ -1,5 +1,5 @@
 """The gateway: a Starlette app (`/graphql` over HTTP and WebSocket, `/healthz`, `/readyz`,
-`/metrics`) and its command line: `serve`, `migrate`, `seed`, `print-schema`."""
+`/metrics`) and its command line: `serve`, `worker`, `migrate`, `seed`, `print-schema`."""
 
 from __future__ import annotations
 
@@ -59,10 +59,10 @@ from gateway.persisted import PersistedQueries, persisted_query_extensions
 from gateway.rate_limit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.response_cache import ResponseCache
 from gateway.tracing import tracing_extensions
+from jobs.worker import run_worker, running_worker
 from realtime.broadcast import create_broadcast
 from realtime.relay import OutboxRelay
 from resolvers.context import Services
-from resolvers.quote_expiry import run_quote_expiry
 from schema import (
     SCHEMA_TYPES,
     Mutation,
@@ -176,11 +176,12 @@ async def readiness(services: Services) -> dict[str, str]:
 
 @asynccontextmanager
 async def running_background_work(services: Services) -> AsyncIterator[None]:
-    """The broker connection, this process's outbox relay and the quote expiry loop.
+    """The broker connection, this process's outbox relay and, unless RUN_WORKER=false, a job
+    worker (jobs/).
 
     Background work has a small pool of its own: the relay holds a connection for its advisory
-    lock, and neither it nor the expiry loop competes with requests for connections (nor are
-    their statements counted with a request's)."""
+    lock, and neither it nor the jobs compete with requests for connections (nor are their
+    statements counted with a request's)."""
     settings = services.settings
     assert settings.database_url is not None
     broadcast = create_broadcast(
@@ -197,16 +198,11 @@ async def running_background_work(services: Services) -> AsyncIterator[None]:
     )
     relay.start()
     relay.wake()  # events committed while no relay ran (a crash, a restart)
-    expiry = asyncio.create_task(
-        run_quote_expiry(background, settings.quote_expiry_interval_seconds), name="quote-expiry"
-    )
     try:
-        yield
+        async with running_worker(background) if settings.run_worker else contextlib.nullcontext():
+            yield
     finally:
         services.on_events_committed = lambda: None
-        expiry.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await expiry
         await relay.stop()
         await background_engine.dispose()
         await broadcast.disconnect()
@@ -373,6 +369,28 @@ def _seed(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(run())
 
 
+def _worker(settings: Settings) -> None:
+    """Run jobs alone (no HTTP) until SIGTERM or SIGINT; running jobs finish first."""
+    if settings.database_url is None:
+        settings = _use_embedded_database(settings)
+        asyncio.run(_migrate_and_seed(settings, products=None))  # as serve does
+
+    async def run() -> None:
+        services = build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await run_worker(services, stop)
+        finally:
+            await services.engine.dispose()
+            if services.redis is not None:
+                await services.redis.aclose()
+
+    asyncio.run(run())
+
+
 def _print_schema(args: argparse.Namespace, settings: Settings) -> None:
     sdl = build_schema(settings).as_str() + "\n"
     if args.output:
@@ -395,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         default=600,
         help="products to seed into a new embedded database (default 600)",
     )
+    commands.add_parser(
+        "worker", help="run background jobs only (start any number, on any machine)"
+    )
     commands.add_parser("migrate", help="apply database migrations")
     seed = commands.add_parser(
         "seed",
@@ -413,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
         if args.command == "serve":
             _serve(args, settings)
+        elif args.command == "worker":
+            _worker(settings)
         elif args.command == "migrate":
             if settings.database_url is None:
                 settings = _use_embedded_database(settings)

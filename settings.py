@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Literal
 
 import jwt
+from croniter import croniter
 from jwt.algorithms import get_default_algorithms
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -119,8 +120,14 @@ class Settings(BaseSettings):
     subscriber_queue_size: int = Field(default=100, ge=1)
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
     max_ws_messages_per_second: int = Field(default=20, ge=1)
-    # How often each process looks for quotes past their validUntil.
-    quote_expiry_interval_seconds: float = Field(default=30, gt=0)
+    # Background jobs (jobs/, on pgqueuer): `serve` runs a worker in-process unless this is
+    # false (then run `server.py worker` processes). Quote expiry runs on this cron schedule
+    # (six fields: the last one is seconds), once per tick whatever the number of workers.
+    run_worker: bool = True
+    quote_expiry_schedule: str = "* * * * * */30"
+    # Published outbox events older than this are deleted (hourly); `since` can resume from
+    # within this window only.
+    outbox_retention_days: int = Field(default=30, ge=1)
 
     # Anonymous catalog reads (gateway/response_cache.py): how long a whole answer is reused;
     # 0 turns the cache off.
@@ -191,6 +198,13 @@ class Settings(BaseSettings):
         if not url.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// URL")
         return url
+
+    @field_validator("quote_expiry_schedule")
+    @classmethod
+    def _cron_expression(cls, expression: str) -> str:
+        if not croniter.is_valid(expression):
+            raise ValueError(f"{expression!r} is not a cron expression")
+        return expression
 
     @field_validator("allowed_headers")
     @classmethod

@@ -11,8 +11,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.models import OutboxEvent
 
@@ -114,3 +114,28 @@ async def record_quote_event(
             "at": at.isoformat(),
         },
     )
+
+
+# Every published event up to the newest one published before the cutoff, but never the newest
+# event of all: the relay numbers new events after the highest `seq` in the table, and an empty
+# table would start eventIds again from 1.
+_PRUNE = text(
+    """
+    DELETE FROM outbox_events
+    WHERE seq <= least(
+        -- least() skips NULLs: nothing published before the cutoff must delete nothing.
+        coalesce((SELECT max(seq) FROM outbox_events WHERE published_at < :cutoff), 0),
+        (SELECT max(seq) FROM outbox_events) - 1
+    )
+    AND published_at IS NOT NULL
+    """
+)
+
+
+async def prune_published(engine: AsyncEngine, cutoff: datetime) -> int:
+    """Delete the events published before `cutoff` (and any older ones); how many went.
+    Events are numbered and published in order, so what remains is every event after some
+    eventId: a replay from a kept `since` still misses nothing."""
+    async with engine.begin() as connection:
+        result = await connection.execute(_PRUNE, {"cutoff": cutoff})
+    return int(result.rowcount)

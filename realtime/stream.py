@@ -68,6 +68,16 @@ async def latest_seq(engine: AsyncEngine) -> int:
     return int(top or 0)
 
 
+async def kept_range(engine: AsyncEngine) -> tuple[int, int]:
+    """The oldest `since` a replay can start from (the number before the oldest event kept:
+    outbox retention deletes old events) and the newest eventId; (0, 0) when there is none."""
+    async with engine.connect() as connection:
+        oldest, newest = (
+            await connection.execute(select(func.min(OutboxEvent.seq), func.max(OutboxEvent.seq)))
+        ).one()
+    return (int(oldest) - 1 if oldest is not None else 0), int(newest or 0)
+
+
 def _event(row: Any) -> StreamEvent:
     return StreamEvent(row.seq, row.stream, row.kind, row.buyer_id, row.seller_id, row.payload)
 

@@ -1,5 +1,5 @@
 """Expiring quotes: every PENDING quote past its `valid_until` becomes EXPIRED, and so does its
-request, with an EXPIRED event each.
+request, with an EXPIRED event each. A periodic job runs it (jobs/sweeps.py).
 
 Several replicas may run the task at once: each batch locks its quotes and their requests with
 FOR UPDATE SKIP LOCKED, so replicas take different rows and never wait for a mutation holding a
@@ -8,8 +8,6 @@ request (that mutation meets the due quote itself and expires it: see resolvers/
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -19,8 +17,6 @@ from domain.quotes import QuoteStatus
 from resolvers.context import Services
 from resolvers.quotes import expire_quote
 from resolvers.transactions import WriteTransaction, run_transaction
-
-log = logging.getLogger(__name__)
 
 EXPIRY_BATCH_SIZE = 200
 
@@ -60,17 +56,3 @@ async def expire_due_quotes(services: Services, *, batch_size: int = EXPIRY_BATC
         expired += count
         if count < batch_size:
             return expired
-
-
-async def run_quote_expiry(services: Services, interval_seconds: float) -> None:
-    """Expire due quotes every `interval_seconds` until cancelled (start it as a task in the
-    app's lifespan and cancel it on shutdown). A failed round is logged and tried again at the
-    next interval."""
-    while True:
-        try:
-            count = await expire_due_quotes(services)
-            if count:
-                log.info("expired %d quotes", count)
-        except Exception:
-            log.exception("quote expiry round failed; retrying in %s s", interval_seconds)
-        await asyncio.sleep(interval_seconds)

@@ -21,7 +21,7 @@ from dataloaders.orders import ORDER_BY_ID
 from dataloaders.quotes import QUOTE_BY_ID, QUOTE_REQUEST_BY_ID
 from realtime.broadcast import SubscriberTooSlow
 from realtime.outbox import ORDERS, QUOTES, order_channel, quote_request_channel
-from realtime.stream import Scope, StreamEvent, follow, latest_seq
+from realtime.stream import Scope, StreamEvent, follow, kept_range
 from resolvers import orders as order_resolvers
 from resolvers import quotes as quote_resolvers
 from resolvers.context import Context
@@ -64,8 +64,17 @@ async def parse_since(ctx: Context, since: str | None) -> int | None:
     if not (since.isascii() and since.isdigit()) or len(since) > 18:
         raise BadUserInputError("`since` must be an eventId received earlier", argument="since")
     value = int(since)
-    if value > await latest_seq(ctx.engine):
+    oldest, newest = await kept_range(ctx.engine)
+    if value > newest:
         raise BadUserInputError("`since` is not an eventId of this API", argument="since")
+    if value < oldest:
+        # Outbox retention deleted events after it: a replay from there would have a gap.
+        raise BadUserInputError(
+            f"`since` is older than the events kept: the oldest eventId to resume from is "
+            f"{oldest} (or subscribe without `since`)",
+            argument="since",
+            oldestEventId=str(oldest),
+        )
     return value
 
 

@@ -147,6 +147,9 @@ def settings(database_url: str) -> Settings:
         # Every anonymous test request shares one bucket (127.0.0.1): room for a whole run.
         # tests/gateway/test_rate_limit.py builds apps with small buckets to test throttling.
         rate_limit_capacity=200_000,
+        # No job worker in the shared app: tests run tasks themselves (tests/jobs/ starts
+        # workers), so nothing expires or sweeps behind a test's back.
+        run_worker=False,
     )
 
 

@@ -25,6 +25,8 @@ def test_postgres_urls_get_the_asyncpg_driver():
         ("JWT_SECRET", "short", "JWT_SECRET"),
         ("ACCESS_TOKEN_TTL_SECONDS", "not-a-number", "ACCESS_TOKEN_TTL_SECONDS"),
         ("ALLOWED_ORIGINS", "foo", "ALLOWED_ORIGINS"),
+        ("QUOTE_EXPIRY_SCHEDULE", "every minute", "QUOTE_EXPIRY_SCHEDULE"),
+        ("RUN_WORKER", "maybe", "RUN_WORKER"),
     ],
 )
 def test_a_bad_setting_is_one_readable_line(monkeypatch, variable, value, named):

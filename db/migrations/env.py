@@ -14,10 +14,16 @@ target_metadata = Base.metadata
 # Created by the first migration only where pg_trgm exists, so the models cannot declare it.
 CONDITIONAL_INDEXES = {"ix_products_name_trgm"}
 
+# The job queue's tables belong to pgqueuer (created by migration 0005 from its own DDL), not to
+# our models.
+JOB_QUEUE_PREFIX = "pgqueuer"
+
 
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
+    if type_ == "table" and name is not None and name.startswith(JOB_QUEUE_PREFIX):
+        return False
     return not (type_ == "index" and name in CONDITIONAL_INDEXES)
 
 
