@@ -343,11 +343,9 @@ class ResponseCache:
             return None
         if isinstance(data, list) or data.protocol != "http":
             return None
-        operation_name = data.operation_name
+        operation_name = data.operation_name  # a string or None: the view's request_data checked
         persisted = _persisted_hash(data)
-        if persisted is None or (
-            operation_name is not None and not isinstance(operation_name, str)
-        ):
+        if persisted is None:
             return None
         by_hash = None
         if isinstance(data.query, str):
